@@ -1,0 +1,36 @@
+# `make run`: set up, then the whole job on the built-in data. `make test`: the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= data/train.parquet
+ROWS ?= 200000
+
+.PHONY: setup run data train serve test clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+$(DATA): | setup
+	$(PY) -m santander make-data --rows $(ROWS) --out $(DATA)
+
+data: $(DATA)
+
+train: setup $(DATA)
+	$(PY) -m santander train --data $(DATA)
+
+run: train
+
+serve: setup
+	$(PY) -m santander serve
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf reports deploy/models .envs .metrics

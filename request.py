@@ -1,0 +1,124 @@
+"""Send Santander rows to the served model over the Open Inference (V2) protocol.
+
+    python request.py                              one row of the built-in data, REST
+    python request.py --data train.csv --rows 8    a batch from a CSV/parquet file
+    python request.py --grpc                       the same over gRPC (port 8081)
+    python request.py --version 2                  one version of the model
+
+Speaks V2 only and knows nothing of training; any V2 client can do what it does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+import numpy as np
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_GRPC = "127.0.0.1:8081"
+DEFAULT_MODEL = "xgboost-model"
+
+
+class ClientError(Exception):
+    """A failed request, reported as one line."""
+
+
+def load_rows(path: str | None, rows: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    from santander.data.io import load_features
+    if path is None:
+        from santander.data.synthetic import generate
+        frame = generate(rows, seed=seed)
+        return frame.filter(like="var_").to_numpy(np.float64), frame["ID_code"].tolist()
+    X, ids = load_features(path, rows=rows)
+    return X, list(ids)
+
+
+def infer_rest(url: str, model: str, version: str | None, X: np.ndarray,
+               request_id: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
+    body = {"inputs": [{"name": "features", "shape": list(X.shape), "datatype": "FP64",
+                        "data": X.ravel().tolist()}]}
+    if request_id:
+        body["id"] = request_id
+    request = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        try:
+            detail = json.loads(detail).get("error", detail)
+        except ValueError:
+            pass
+        raise ClientError(f"HTTP {exc.code} from {url}{path}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ClientError(f"cannot reach {url}{path}: {reason}") from None
+
+
+def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
+               request_id: str | None = None) -> dict[str, Any]:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+    try:
+        client = grpcclient.InferenceServerClient(address)
+        tensor = grpcclient.InferInput("features", list(X.shape), "FP64")
+        tensor.set_data_from_numpy(X.astype(np.float64))
+        result = client.infer(model, [tensor], model_version=version or "",
+                              request_id=request_id or "")
+    except InferenceServerException as exc:
+        raise ClientError(f"gRPC {address}: {exc.message()}") from None
+    response = result.get_response()
+    return {"id": response.id, "model_name": response.model_name,
+            "model_version": response.model_version,
+            "outputs": [{"name": o.name, "data": result.as_numpy(o.name).ravel().tolist()}
+                        for o in response.outputs]}
+
+
+def print_answer(response: dict[str, Any], ids: list[str]) -> None:
+    outputs = {o["name"]: o["data"] for o in response["outputs"]}
+    print(f"id {response.get('id') or '-'}  model {response.get('model_name')} "
+          f"version {response.get('model_version')}")
+    for i, row_id in enumerate(ids):
+        print(f"{row_id}: probability {outputs['probability'][i]:.4f}  label {outputs['label'][i]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="CSV or parquet with var_0..var_199 (default: built-in)")
+    parser.add_argument("--rows", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="built-in data seed")
+    parser.add_argument("--url", default=DEFAULT_URL, help="REST base URL")
+    parser.add_argument("--grpc", nargs="?", const=DEFAULT_GRPC, default=None,
+                        metavar="HOST:PORT", help=f"use gRPC (default {DEFAULT_GRPC})")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--version", default=None)
+    parser.add_argument("--id", default="request-py", help="request id (echoed back)")
+    args = parser.parse_args(argv)
+    try:
+        if args.rows < 1:
+            raise ClientError("--rows must be at least 1")
+        X, ids = load_rows(args.data, args.rows, args.seed)
+        if args.grpc:
+            response = infer_grpc(args.grpc, args.model, args.version, X, args.id)
+        else:
+            response = infer_rest(args.url, args.model, args.version, X, args.id)
+        print_answer(response, ids)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a data error from the file, for instance: still one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from santander.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""Model artifacts on disk: native formats where the library has one, a sha256 beside each.
+
+Shared by export (writes) and the serving runtime (reads), so it imports no training code;
+the model libraries are imported only for the format in hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from santander.errors import ExportError
+
+FILENAMES = {"xgboost": "model.ubj", "lightgbm": "model.txt", "joblib": "model.joblib"}
+CHECKSUM_SUFFIX = ".sha256"
+
+
+class ProbabilityModel(Protocol):
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save(estimator: Any, artifact_format: str, folder: Path) -> Path:
+    """Write the fitted estimator and `<file>.sha256` (sha256sum format) into folder."""
+    path = folder / FILENAMES[artifact_format]
+    if artifact_format == "xgboost":
+        estimator.save_model(path)          # from the classifier: loads back as a classifier
+    elif artifact_format == "lightgbm":
+        estimator.booster_.save_model(path)
+    else:
+        import joblib
+        joblib.dump(estimator, path)
+    (folder / (path.name + CHECKSUM_SUFFIX)).write_text(f"{sha256_file(path)}  {path.name}\n")
+    return path
+
+
+def verify(path: Path) -> None:
+    """Raise ExportError unless the artifact exists and matches its recorded sha256."""
+    checksum_file = path.with_name(path.name + CHECKSUM_SUFFIX)
+    if not path.is_file():
+        raise ExportError(f"artifact {path} is missing")
+    if not checksum_file.is_file():
+        raise ExportError(f"checksum file {checksum_file} is missing")
+    expected = checksum_file.read_text().split()[0] if checksum_file.read_text().split() else ""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ExportError(f"artifact {path} is corrupted: sha256 {actual} != recorded {expected}")
+
+
+class _LightGBMBooster:
+    """A LightGBM text model, answering predict_proba like the sklearn wrapper."""
+
+    def __init__(self, path: Path):
+        import lightgbm
+        self.booster = lightgbm.Booster(model_file=str(path))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        positive = self.booster.predict(X, num_threads=1)
+        return np.column_stack([1.0 - positive, positive])
+
+
+def load(path: Path, artifact_format: str) -> ProbabilityModel:
+    """Verify the checksum, then load a model answering predict_proba(X) -> (n, 2)."""
+    verify(path)
+    if artifact_format == "xgboost":
+        from xgboost import XGBClassifier
+        model = XGBClassifier(n_jobs=1)
+        model.load_model(path)
+        return model
+    if artifact_format == "lightgbm":
+        return _LightGBMBooster(path)
+    if artifact_format == "joblib":
+        import joblib
+        return joblib.load(path)
+    raise ExportError(f"unknown artifact format {artifact_format!r}")

@@ -1,0 +1,37 @@
+"""Every default of the project in one place: paths, seeds, the served name, batching."""
+
+from pathlib import Path
+
+# Where things live, relative to the working directory (the repository's root for users).
+DEPLOY_DIR = Path("deploy")              # `mlserver start deploy`: settings.json + model versions
+MODELS_SUBDIR = "models"                 # versions: deploy/models/<name>/<version>/
+DEFAULT_DATA = Path("data/train.parquet")
+REPORTS_DIR = Path("reports")
+
+# The endpoint users call: POST /v2/models/xgboost-model/infer (whichever family won).
+MODEL_NAME = "xgboost-model"
+RUNTIME_IMPLEMENTATION = "santander.runtime.SantanderRuntime"
+
+SEED = 42
+DEFAULT_ROWS = 200_000
+HOLDOUT_FRACTION = 0.2
+N_FOLDS = 5
+MIN_ROWS_PER_CLASS = 10     # a stratified 80/20 holdout and 5 folds need a few of each class
+
+# --quick: a subsample and reduced search spaces, for tests and a first look.
+QUICK_ROWS = 4_000
+
+# Halving over each family's configurations: each rung keeps the best 1/HALVING_FACTOR on
+# HALVING_FACTOR times more rows, the last rung using all training rows.
+HALVING_FACTOR = 3
+
+# Adaptive batching of the served model. A long window taxes every lone request by its full
+# length, so it is kept short; concurrent callers still get merged.
+MAX_BATCH_SIZE = 32
+MAX_BATCH_TIME = 0.001   # seconds
+
+# Serving defaults (ports are not written into settings.json: MLSERVER_* variables set them).
+SERVER_HOST = "127.0.0.1"
+HTTP_PORT = 8080
+GRPC_PORT = 8081
+METRICS_PORT = 8082

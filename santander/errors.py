@@ -1,0 +1,13 @@
+"""Errors a user can act on: each carries a one-line message that names the problem."""
+
+
+class SantanderError(Exception):
+    """Base for every error the CLI reports as one line and a non-zero exit."""
+
+
+class DataError(SantanderError):
+    """The input data does not fit the Santander schema or cannot be read."""
+
+
+class ExportError(SantanderError):
+    """A model version could not be written to, or read from, the repository."""

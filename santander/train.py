@@ -1,0 +1,167 @@
+"""The training job, stage by stage: data -> selection -> holdout evaluation -> export.
+
+Each step is a function the notebook calls one by one; `run` chains them for the CLI.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import FixedThresholdClassifier, train_test_split
+from threadpoolctl import threadpool_limits
+
+from santander.candidates import FAMILIES, Family, get_family
+from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, MODEL_NAME,
+                              N_FOLDS, QUICK_ROWS, REPORTS_DIR, SEED)
+from santander.data.io import Dataset, fingerprint, load_training_data
+from santander.evaluation import holdout_metrics, write_report
+from santander.export import export_version
+from santander.selection import CandidateResult, SelectionResult, nested_order, positive_weight, select
+
+PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlserver")
+
+
+@dataclass
+class Split:
+    X_train: np.ndarray
+    X_holdout: np.ndarray
+    y_train: np.ndarray
+    y_holdout: np.ndarray
+
+
+@dataclass
+class Refit:
+    model: FixedThresholdClassifier   # the winner refitted on all training rows
+    candidate: CandidateResult
+    holdout_proba: np.ndarray
+    holdout: dict[str, Any]
+    fit_seconds: float
+
+
+@dataclass
+class TrainingOutcome:
+    version: str
+    version_dir: Path
+    report_dir: Path
+    report: dict[str, Any]
+
+
+def load_dataset(path: str | Path, quick: bool = False) -> Dataset:
+    """Read and validate; in quick mode keep a stratified subsample of QUICK_ROWS rows."""
+    dataset = load_training_data(path, min_positives=MIN_ROWS_PER_CLASS)
+    if not quick or len(dataset.y) <= QUICK_ROWS:
+        return dataset
+    rows = np.sort(nested_order(dataset.y, SEED)[:QUICK_ROWS])
+    X, y = dataset.X[rows], dataset.y[rows]
+    return Dataset(X=X, y=y, ids=dataset.ids[rows], fingerprint=fingerprint(X, y),
+                   source=dataset.source)
+
+
+def holdout_split(dataset: Dataset) -> Split:
+    """Stratified 80/20: the same positive rate on both sides."""
+    X_train, X_holdout, y_train, y_holdout = train_test_split(
+        dataset.X, dataset.y, test_size=HOLDOUT_FRACTION, stratify=dataset.y, random_state=SEED)
+    return Split(X_train, X_holdout, y_train, y_holdout)
+
+
+def refit_winner(selection: SelectionResult, split: Split) -> Refit:
+    """Refit the winner on all training rows at its tuned threshold; score the holdout."""
+    winner = selection.winner
+    family = get_family(winner.family)
+    model = FixedThresholdClassifier(
+        family.build(pos_weight=positive_weight(split.y_train), **winner.params),
+        threshold=winner.threshold, response_method="predict_proba")
+    start = time.perf_counter()
+    with threadpool_limits(limits=None):
+        model.fit(split.X_train, split.y_train)
+    seconds = time.perf_counter() - start
+    proba = model.predict_proba(split.X_holdout)[:, 1]
+    return Refit(model=model, candidate=winner, holdout_proba=proba,
+                 holdout=holdout_metrics(split.y_holdout, proba, winner.threshold),
+                 fit_seconds=seconds)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def model_card(dataset: Dataset, selection: SelectionResult, refit: Refit,
+               quick: bool) -> dict[str, Any]:
+    winner = refit.candidate
+    family = get_family(winner.family)
+    return {
+        "family": family.name,
+        "description": family.description,
+        "hyperparameters": winner.params,
+        "threshold": winner.threshold,
+        "cv": {"folds": N_FOLDS, "f1_mean": winner.f1, "f1_std": float(np.std(winner.fold_f1)),
+               "roc_auc_mean": float(np.mean(winner.fold_roc_auc)),
+               "pr_auc_mean": float(np.mean(winner.fold_pr_auc))},
+        "holdout": {k: refit.holdout[k] for k in
+                    ("f1", "precision", "recall", "roc_auc", "pr_auc", "rows", "positives")},
+        "data": {"source": dataset.source, "rows": int(len(dataset.y)),
+                 "positives": dataset.positives, "fingerprint": dataset.fingerprint,
+                 "quick": quick},
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "packages": package_versions(),
+    }
+
+
+def build_report(card: dict[str, Any], selection: SelectionResult, refit: Refit,
+                 timings: dict[str, float]) -> dict[str, Any]:
+    return {
+        "model_card": card,
+        "candidates": [c.summary() for c in selection.ranking],
+        "winner": refit.candidate.summary(),
+        "holdout": refit.holdout,
+        "timings_seconds": timings,
+    }
+
+
+def export_and_report(dataset: Dataset, split: Split, selection: SelectionResult,
+                      refit: Refit, quick: bool, repository: str | Path = DEPLOY_DIR,
+                      name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR,
+                      timings: dict[str, float] | None = None) -> TrainingOutcome:
+    """Export the refitted winner as a new version, then write its report."""
+    card = model_card(dataset, selection, refit, quick)
+    version_dir = export_version(refit.model.estimator_,
+                                 get_family(refit.candidate.family).artifact_format,
+                                 refit.candidate.threshold, card, repository, name)
+    version = version_dir.name
+    report = build_report({**card, "version": version, "version_dir": str(version_dir)},
+                          selection, refit, {**(timings or {}), "refit": refit.fit_seconds})
+    report_dir = write_report(Path(reports_dir) / name / version, report,
+                              split.y_holdout, refit.holdout_proba)
+    return TrainingOutcome(version=version, version_dir=version_dir, report_dir=report_dir,
+                           report=report)
+
+
+def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEPLOY_DIR,
+        name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR,
+        families: list[Family] | None = None, n_jobs: int = -1,
+        dask_scheduler: str | None = None, progress: bool = True) -> TrainingOutcome:
+    """The whole job. Data errors are raised before anything is written."""
+    start = time.perf_counter()
+    dataset = load_dataset(data_path, quick=quick)
+    split = holdout_split(dataset)
+    timings = {"data": time.perf_counter() - start}
+    start = time.perf_counter()
+    selection = select(split.X_train, split.y_train, families or FAMILIES, quick=quick,
+                       n_jobs=n_jobs, dask_scheduler=dask_scheduler, progress=progress)
+    timings["selection"] = time.perf_counter() - start
+    refit = refit_winner(selection, split)
+    return export_and_report(dataset, split, selection, refit, quick, repository, name,
+                             reports_dir, timings)

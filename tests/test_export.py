@@ -1,0 +1,78 @@
+"""Export: versions written aside and renamed, native artifacts with checksums."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from santander import artifact
+from santander.candidates import get_family
+from santander.errors import ExportError
+from santander.export import export_version, existing_versions, models_dir
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 200)).astype(np.float32)
+    y = (X[:, 0] + rng.normal(size=400) > 1).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm", "logistic"])
+def test_artifact_round_trip_gives_the_same_probabilities(family, data, tmp_path):
+    X, y = data
+    spec = get_family(family)
+    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    path = artifact.save(model, spec.artifact_format, tmp_path)
+    assert path.name == artifact.FILENAMES[spec.artifact_format]
+    loaded = artifact.load(path, spec.artifact_format)
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_corrupted_or_missing_artifact_is_refused(data, tmp_path):
+    X, y = data
+    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    path = artifact.save(model, "joblib", tmp_path)
+    with open(path, "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(ExportError, match="corrupted"):
+        artifact.load(path, "joblib")
+    path.unlink()
+    with pytest.raises(ExportError, match="missing"):
+        artifact.load(path, "joblib")
+
+
+def test_versions_are_numbered_and_settings_complete(data, tmp_path):
+    X, y = data
+    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    repo = tmp_path / "deploy"
+    first = export_version(model, "joblib", 0.3, {"family": "naive_bayes"}, repo)
+    second = export_version(model, "joblib", 0.4, {"family": "naive_bayes"}, repo)
+    assert (first.name, second.name) == ("1", "2")
+    assert existing_versions(repo) == [1, 2]
+    settings = json.loads((second / "model-settings.json").read_text())
+    assert settings["name"] == "xgboost-model"
+    assert settings["parameters"]["version"] == "2"
+    assert settings["parameters"]["extra"]["threshold"] == 0.4
+    assert settings["parameters"]["extra"]["model_card"]["version"] == "2"
+    assert settings["max_batch_size"] >= 1 and settings["max_batch_time"] > 0
+    assert settings["inputs"][0]["shape"] == [-1, 200]
+    server = json.loads((repo / "settings.json").read_text())
+    assert server["debug"] is False and "http_port" not in server
+    artifact.verify(second / "model.joblib")
+
+
+def test_failed_export_leaves_no_half_version(tmp_path):
+    class Unsaveable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle this")
+
+    repo = tmp_path / "deploy"
+    with pytest.raises(ExportError, match="cannot pickle this"):
+        export_version(Unsaveable(), "joblib", 0.5, {}, repo)
+    assert list(models_dir(repo).iterdir()) == []
+    assert existing_versions(repo) == []

@@ -1,0 +1,86 @@
+"""Selection: threshold tuning, stratified subsamples, halving, ranking, Dask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from santander.candidates import FAMILIES, get_family
+from santander.selection import nested_order, select, tune_threshold
+from santander.train import holdout_split, load_dataset
+
+
+def test_tuned_threshold_maximises_f1_over_every_cut():
+    rng = np.random.default_rng(0)
+    y = (rng.random(2_000) < 0.1).astype(int)
+    proba = np.clip(rng.normal(0.2 + 0.3 * y, 0.15), 0, 1)
+    threshold, best = tune_threshold(y, proba)
+    brute = max(f1_score(y, proba >= t) for t in np.unique(proba))
+    assert best == pytest.approx(brute)
+    assert f1_score(y, proba >= threshold) == pytest.approx(best)
+    assert best > f1_score(y, proba >= 0.5)
+
+
+def test_every_prefix_of_the_nested_order_keeps_the_class_balance():
+    y = np.array([1] * 100 + [0] * 900)
+    order = nested_order(y, seed=1)
+    assert sorted(order) == list(range(1000))
+    for n in (50, 111, 333, 1000):
+        assert abs(y[order[:n]].mean() - 0.1) <= 1 / n + 1e-9
+
+
+def test_at_least_six_families_of_rising_complexity():
+    names = [f.name for f in FAMILIES]
+    assert {"logistic", "naive_bayes", "additive", "extra_trees", "xgboost", "lightgbm"} <= set(names)
+    assert len({f.complexity for f in FAMILIES}) >= 3
+    for family in FAMILIES:
+        assert family.configurations() and family.configurations(quick=True)
+        family.build(pos_weight=9.0, **family.configurations(quick=True)[0])
+
+
+@pytest.fixture(scope="module")
+def split(small_parquet):
+    return holdout_split(load_dataset(small_parquet, quick=True))
+
+
+def test_holdout_split_is_stratified_80_20(split):
+    n = len(split.y_train) + len(split.y_holdout)
+    assert len(split.y_holdout) == pytest.approx(0.2 * n, abs=1)
+    assert split.y_train.mean() == pytest.approx(split.y_holdout.mean(), abs=0.005)
+
+
+def test_select_ranks_every_family_by_tuned_f1(split):
+    result = select(split.X_train, split.y_train, quick=True, progress=False)
+    assert {r.family for r in result.ranking} == {f.name for f in FAMILIES}
+    f1s = [r.f1 for r in result.ranking]
+    assert f1s == sorted(f1s, reverse=True)
+    for r in result.ranking:
+        assert len(r.fold_f1) == len(r.fold_roc_auc) == len(r.fold_pr_auc) == 5
+        assert 0 < r.threshold < 1 and r.fit_seconds > 0
+        assert r.rows == len(split.y_train)
+        assert r.params in get_family(r.family).configurations(quick=True)
+        # The threshold is the one that maximises F1 on the pooled out-of-fold predictions.
+        assert r.threshold == pytest.approx(tune_threshold(split.y_train, r.oof_proba)[0])
+    # Families with several configurations were halved: their survivor saw all rows last.
+    xgb = next(r for r in result.ranking if r.family == "xgboost")
+    assert [h["rows"] for h in xgb.halving] == sorted(h["rows"] for h in xgb.halving)
+    assert xgb.halving[0]["rows"] < xgb.halving[-1]["rows"] == len(split.y_train)
+    # Naive Bayes fits the generator's model (independent features given class): it must
+    # beat chance clearly.
+    nb = next(r for r in result.ranking if r.family == "naive_bayes")
+    assert np.mean(nb.fold_roc_auc) > 0.6
+
+
+def test_selection_runs_on_a_dask_cluster(split):
+    distributed = pytest.importorskip("distributed")
+    families = [get_family("logistic"), get_family("naive_bayes")]
+    local = select(split.X_train, split.y_train, families, quick=True, progress=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = select(split.X_train, split.y_train, families, quick=True, progress=False,
+                        dask_scheduler=cluster.scheduler_address)
+    for a, b in zip(local.ranking, remote.ranking):
+        assert a.family == b.family
+        np.testing.assert_allclose(a.fold_f1, b.fold_f1)
+        assert a.threshold == pytest.approx(b.threshold)

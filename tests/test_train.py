@@ -1,0 +1,60 @@
+"""The whole job on small data: a new version in the repository and a report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from santander import artifact
+from santander.cli import main
+from santander.evaluation import PLOTS
+from santander.export import read_model_settings
+from santander.train import holdout_split, load_dataset
+
+
+def test_quick_run_exports_a_version_and_a_report(trained_repository, small_parquet):
+    root, outcome = trained_repository
+    assert outcome.version == "1"
+    assert outcome.version_dir == root / "deploy" / "models" / "xgboost-model" / "1"
+    settings = read_model_settings(outcome.version_dir)
+    extra = settings["parameters"]["extra"]
+    card = extra["model_card"]
+    report = json.loads((outcome.report_dir / "report.json").read_text())
+    assert card["family"] == report["candidates"][0]["family"]
+    assert card["threshold"] == extra["threshold"] == report["holdout"]["threshold"]
+    assert card["data"]["fingerprint"].startswith("sha256:")
+    assert {"scikit-learn", "xgboost", "mlserver"} <= set(card["packages"])
+    for key in ("f1", "precision", "recall", "roc_auc", "pr_auc", "confusion_matrix",
+                "classification_report"):
+        assert key in report["holdout"]
+    cm = report["holdout"]["confusion_matrix"]
+    assert sum(cm.values()) == report["holdout"]["rows"]
+    for plot in PLOTS:
+        assert (outcome.report_dir / plot).stat().st_size > 1000
+    assert len(report["candidates"]) >= 6
+    for candidate in report["candidates"]:
+        assert {"mean", "std"} <= set(candidate["f1"]) and "threshold" in candidate
+
+    # The exported artifact reproduces the holdout scores in the report.
+    split = holdout_split(load_dataset(small_parquet, quick=True))
+    model = artifact.load(outcome.version_dir / settings["parameters"]["uri"],
+                          extra["artifact_format"])
+    proba = model.predict_proba(split.X_holdout)[:, 1]
+    from sklearn.metrics import roc_auc_score, f1_score
+    assert roc_auc_score(split.y_holdout, proba) == np.float64(report["holdout"]["roc_auc"])
+    assert f1_score(split.y_holdout, proba >= extra["threshold"]) == \
+        np.float64(report["holdout"]["f1"])
+
+
+def test_cli_make_data_then_train_prints_version_and_report(tmp_path, capsys):
+    data = tmp_path / "train.csv"
+    assert main(["make-data", "--rows", "2500", "--seed", "5", "--out", str(data)]) == 0
+    assert "wrote 2500 rows" in capsys.readouterr().out
+    code = main(["train", "--data", str(data), "--quick", "--no-progress",
+                 "--repository", str(tmp_path / "deploy"), "--reports", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "version: 1 (" in out
+    report = out.split("report: ")[1].strip()
+    assert json.loads(open(report).read())["model_card"]["version"] == "1"
