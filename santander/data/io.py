@@ -1,0 +1,177 @@
+"""Reading and validating Santander files (the real Kaggle `train.csv`, or parquet)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from santander.data.schema import FEATURES, ID_COLUMN, TARGET_COLUMN
+from santander.errors import DataError
+
+SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated training data: features as float32 (what the models see), target as int."""
+
+    X: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+    fingerprint: str
+    source: str
+
+    @property
+    def positives(self) -> int:
+        return int(self.y.sum())
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet")
+    return suffix
+
+
+def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or parquet file into a frame; any read failure is one DataError line."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path, dtype={ID_COLUMN: str}, usecols=columns, low_memory=False)
+        else:
+            frame = pd.read_parquet(path, columns=columns)
+    except (ValueError, OSError, pd.errors.ParserError, ImportError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read: {first_line}") from exc
+    if frame.empty:
+        raise DataError(f"{path}: file has no data rows")
+    return frame
+
+
+def _numeric(frame: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
+    """The named columns as float64, or a DataError naming the first bad cell."""
+    block = frame[columns]
+    numeric = {}
+    for column in columns:
+        series = block[column]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            numeric[column] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        converted = pd.to_numeric(series.astype(object), errors="coerce")
+        bad = (converted.isna() & series.notna()).to_numpy()
+        if pd.api.types.is_bool_dtype(series):
+            bad[:] = True
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: column {column!r} row {row + 1}: "
+                            f"non-numeric value {series.iloc[row]!r}")
+        numeric[column] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.column_stack([numeric[c] for c in columns])
+    finite = np.isfinite(values)
+    if not finite.all():
+        row, col = map(int, np.argwhere(~finite)[0])
+        what = "missing value" if np.isnan(values[row, col]) else f"non-finite value {values[row, col]}"
+        raise DataError(f"{path}: column {columns[col]!r} row {row + 1}: {what}")
+    return values
+
+
+def check_feature_columns(columns: list[str], path: Path | str, allowed: set[str]) -> None:
+    present = set(columns)
+    missing = [f for f in FEATURES if f not in present]
+    extra = [c for c in columns if c not in allowed]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"{path}: missing {len(missing)} feature column(s): {shown}")
+    if extra:
+        shown = ", ".join(map(repr, extra[:5])) + (" ..." if len(extra) > 5 else "")
+        raise DataError(f"{path}: unexpected column(s) {shown}; expected ID_code, target, var_0..var_199")
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise DataError(f"{path}: duplicated column(s) {', '.join(duplicated)}")
+
+
+def fingerprint(X: np.ndarray, y: np.ndarray | None = None) -> str:
+    """sha256 of the values a model is trained on (row order included)."""
+    digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes())
+    if y is not None:
+        digest.update(np.ascontiguousarray(y, dtype=np.int8).tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def load_training_data(path: str | Path, min_positives: int = 10) -> Dataset:
+    """Read and strictly validate a training file; raise DataError with one line on any problem."""
+    path = Path(path)
+    frame = read_frame(path)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    check_feature_columns(columns, path, allowed={ID_COLUMN, TARGET_COLUMN, *FEATURES})
+    for required in (ID_COLUMN, TARGET_COLUMN):
+        if required not in columns:
+            raise DataError(f"{path}: missing column {required!r}")
+
+    ids = frame[ID_COLUMN].astype(str).to_numpy()
+    duplicated = pd.Series(ids).duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise DataError(f"{path}: duplicate ID_code {ids[row]!r} (row {row + 1})")
+
+    target = _numeric(frame, [TARGET_COLUMN], path)[:, 0]
+    bad_target = ~np.isin(target, (0.0, 1.0))
+    if bad_target.any():
+        row = int(np.flatnonzero(bad_target)[0])
+        raise DataError(f"{path}: target must be 0 or 1; row {row + 1} has {target[row]:g}")
+    y = target.astype(np.int64)
+
+    X = _numeric(frame, list(FEATURES), path)
+    positives, negatives = int(y.sum()), int(len(y) - y.sum())
+    if min(positives, negatives) < min_positives:
+        raise DataError(
+            f"{path}: too few rows of one class for a stratified holdout and 5 folds: "
+            f"{positives} positive and {negatives} negative; need at least {min_positives} of each")
+    X32 = X.astype(np.float32)
+    return Dataset(X=X32, y=y, ids=ids, fingerprint=fingerprint(X32, y), source=str(path))
+
+
+def load_features(path: str | Path, rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows (and their ID_code, when present) from a file, for scoring or requests."""
+    path = Path(path)
+    frame = read_frame(path)
+    if rows is not None:
+        frame = frame.head(rows)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    check_feature_columns(columns, path, allowed={ID_COLUMN, TARGET_COLUMN, *FEATURES})
+    ids = (frame[ID_COLUMN].astype(str).to_numpy() if ID_COLUMN in columns
+           else np.array([f"row_{i}" for i in range(len(frame))]))
+    return _numeric(frame, list(FEATURES), path), ids
+
+
+def write_frame(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write CSV or parquet atomically: into a temporary file beside `out`, then rename."""
+    out = Path(out)
+    suffix = _suffix(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False, float_format="%.4f")
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
