@@ -25,6 +25,7 @@ train: setup $(DATA)
 	$(PY) -m santander train --data $(DATA)
 
 run: train
+	$(PY) -m santander serve-and-ask
 
 serve: setup
 	$(PY) -m santander serve

@@ -60,8 +60,8 @@ def _additive(pos_weight: float, n_bins: int, C: float) -> BaseEstimator:
 
 def _extra_trees(pos_weight: float, max_depth: int, min_samples_leaf: int) -> BaseEstimator:
     return ExtraTreesClassifier(
-        n_estimators=150, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-        max_features="sqrt", bootstrap=True, max_samples=0.3,
+        n_estimators=100, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
+        max_features="sqrt", bootstrap=True, max_samples=0.2,
         class_weight="balanced_subsample", n_jobs=1, random_state=SEED)
 
 
@@ -70,7 +70,7 @@ def _xgboost(pos_weight: float, max_depth: int, learning_rate: float,
     from xgboost import XGBClassifier
     return XGBClassifier(
         tree_method="hist", max_depth=max_depth, learning_rate=learning_rate,
-        n_estimators=n_estimators, subsample=0.8, colsample_bytree=0.5,
+        n_estimators=n_estimators, subsample=0.8, colsample_bytree=0.3,
         scale_pos_weight=pos_weight, eval_metric="logloss", n_jobs=1, random_state=SEED)
 
 
@@ -79,7 +79,7 @@ def _lightgbm(pos_weight: float, num_leaves: int, learning_rate: float,
     from lightgbm import LGBMClassifier
     return LGBMClassifier(
         num_leaves=num_leaves, learning_rate=learning_rate, n_estimators=n_estimators,
-        subsample=0.8, subsample_freq=1, colsample_bytree=0.5, scale_pos_weight=pos_weight,
+        subsample=0.8, subsample_freq=1, colsample_bytree=0.3, scale_pos_weight=pos_weight,
         n_jobs=1, random_state=SEED, verbose=-1)
 
 
@@ -91,18 +91,18 @@ FAMILIES: tuple[Family, ...] = (
            quick_space={"var_smoothing": [1e-9]}),
     Family("additive", "additive model: per-feature quantile bins + logistic regression",
            2, "joblib", _additive,
-           space={"n_bins": [8, 16], "C": [0.01, 0.1]},
+           space={"n_bins": [8], "C": [0.01, 0.1]},
            quick_space={"n_bins": [6], "C": [0.01, 0.1]}),
     Family("extra_trees", "extremely randomised trees, class-balanced", 3, "joblib",
-           _extra_trees, space={"max_depth": [8, 14], "min_samples_leaf": [50]},
+           _extra_trees, space={"max_depth": [10], "min_samples_leaf": [50]},
            quick_space={"max_depth": [8], "min_samples_leaf": [20]}),
     Family("xgboost", "XGBoost, histogram trees, scale_pos_weight", 4, "xgboost",
            _xgboost,
-           space={"max_depth": [1, 2, 3], "learning_rate": [0.1], "n_estimators": [600]},
+           space={"max_depth": [2, 3], "learning_rate": [0.2], "n_estimators": [300]},
            quick_space={"max_depth": [1, 2], "learning_rate": [0.3], "n_estimators": [60]}),
     Family("lightgbm", "LightGBM, leaf-wise trees, scale_pos_weight", 4, "lightgbm",
            _lightgbm,
-           space={"num_leaves": [2, 4], "learning_rate": [0.1], "n_estimators": [600]},
+           space={"num_leaves": [2, 4], "learning_rate": [0.2], "n_estimators": [300]},
            quick_space={"num_leaves": [2, 4], "learning_rate": [0.3], "n_estimators": [60]}),
 )
 

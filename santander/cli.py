@@ -54,6 +54,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_serve_and_ask(args: argparse.Namespace) -> int:
+    """Start the server, send request.py's default request, stop: the end of `make run`."""
+    import subprocess
+    from santander.serve import running_server
+    request_py = Path(__file__).resolve().parents[1] / "request.py"
+    with running_server(args.repository, args.workdir) as server:
+        print(f"MLServer ready at {server.http_url} (log: {server.log})", flush=True)
+        return subprocess.call([sys.executable, str(request_py), "--url", server.http_url])
+
+
 def cmd_derive_stats(args: argparse.Namespace) -> int:
     from santander.data.stats import write_feature_table
     print(f"wrote {write_feature_table(args.source, args.out)}")
@@ -90,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, default=None)
     serve.add_argument("--metrics-port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
+
+    ask = commands.add_parser("serve-and-ask", help="start MLServer, send one request with "
+                              "request.py, stop (the end of `make run`)")
+    ask.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    ask.add_argument("--workdir", default=".", help="MLServer writes .envs/.metrics here")
+    ask.set_defaults(func=cmd_serve_and_ask)
 
     derive = commands.add_parser("derive-stats", help="(maintainers) rebuild the generator's "
                                  "feature table from the published statistics")

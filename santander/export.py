@@ -33,6 +33,8 @@ SERVER_SETTINGS = {
     "host": "127.0.0.1",
     "parallel_workers": 0,    # one process: a worker pool halves throughput on 2 cores
     "load_models_at_startup": True,
+    # Skips a version whose artifact is damaged instead of letting it stop the server.
+    "model_repository_implementation": "santander.repository.VerifiedRepository",
 }
 
 

@@ -29,6 +29,17 @@ class SantanderRuntime(MLModel):
             raise ExportError(f"model {self.name} version {self.version} cannot load: "
                               f"{exc}") from exc
         self._card = extra.get("model_card", {})
+        # MLServer's adaptive batching has wrapped self.predict before load() runs. Checking
+        # each request before it can join a batch means a bad request fails alone, and
+        # duplicate input names are seen before the batcher merges inputs by name.
+        batched_predict = self.predict
+
+        async def predict_checked(payload: InferenceRequest) -> InferenceResponse:
+            requested_outputs(payload)
+            decode_features(payload)
+            return await batched_predict(payload)
+
+        self.predict = predict_checked
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:

@@ -176,7 +176,8 @@ def select(X: np.ndarray, y: np.ndarray, families: Iterable[Family] = FAMILIES,
                     for k, (train, valid) in enumerate(folds):
                         tasks.append((family.complexity, family.name, c, k, params,
                                       rows[train], rows[valid]))
-            tasks.sort(key=lambda t: -t[0])  # slow families first: better packing on few cores
+            # Costly fits first (complexity x rows): better packing on few cores.
+            tasks.sort(key=lambda t: -t[0] * len(t[5]))
 
             def run(task):
                 _, name, c, k, params, train, valid = task

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from santander import config
@@ -52,3 +56,52 @@ def wait_until_ready(http_url: str, model: str = config.MODEL_NAME, timeout: flo
             pass
         time.sleep(0.25)
     raise TimeoutError(f"model {model} not ready at {url} after {timeout:.0f}s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningServer:
+    http_url: str
+    grpc_address: str
+    process: subprocess.Popen
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_server(repository: str | Path, workdir: str | Path, model: str = config.MODEL_NAME,
+                   timeout: float = 120.0, http_port: int | None = None,
+                   grpc_port: int | None = None, metrics_port: int | None = None):
+    """A real `mlserver start` on 127.0.0.1 (free ports unless given), stopped on exit."""
+    http, grpc = http_port or free_port(), grpc_port or free_port()
+    env = server_environment(host="127.0.0.1", http_port=http, grpc_port=grpc,
+                             metrics_port=metrics_port or free_port())
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "mlserver.log"
+    with open(log, "wb") as handle:
+        # cwd: MLServer writes .envs/ and .metrics/ into its working directory.
+        process = subprocess.Popen(mlserver_command(Path(repository).resolve()), cwd=workdir,
+                                   env=env, stdout=handle, stderr=subprocess.STDOUT)
+    server = RunningServer(f"http://127.0.0.1:{http}", f"127.0.0.1:{grpc}", process, log)
+    try:
+        wait_until_ready(server.http_url, model, timeout=timeout,
+                         is_alive=lambda: process.poll() is None)
+        yield server
+    except BaseException:
+        print(server.log_text()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

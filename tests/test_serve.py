@@ -15,7 +15,7 @@ from santander import artifact
 from santander.data.io import load_features
 from santander.export import read_model_settings
 
-from servers import running_server
+from santander.serve import running_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import request as client  # noqa: E402  (the top-level request.py)
@@ -71,3 +71,165 @@ def test_request_py_prints_one_answer_and_fails_in_one_line(server, capsys):
     assert client.main(["--url", srv.http_url, "--model", "missing-model"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "404" in err and "missing-model" in err
+
+
+def _infer_url(srv) -> str:
+    return f"{srv.http_url}/v2/models/xgboost-model/infer"
+
+
+def _columns_body(X: np.ndarray, order: list[int]) -> dict:
+    return {"parameters": {"content_type": "pd"}, "inputs": [
+        {"name": f"var_{j}", "shape": [len(X)], "datatype": "FP64", "data": X[:, j].tolist()}
+        for j in order]}
+
+
+def test_named_columns_in_any_order_give_the_same_probabilities(server, small_csv):
+    srv, _ = server
+    X, _ = load_features(small_csv, rows=4)
+    ordered = client.infer_rest(srv.http_url, "xgboost-model", None, X)
+    shuffled_order = list(np.random.default_rng(0).permutation(200))
+    status, shuffled = _post(_infer_url(srv), _columns_body(X, shuffled_order))
+    assert status == 200
+    probability = {o["name"]: o["data"] for o in shuffled["outputs"]}["probability"]
+    expected = {o["name"]: o["data"] for o in ordered["outputs"]}["probability"]
+    np.testing.assert_allclose(probability, expected, rtol=1e-6)
+
+
+def _tensor(shape, data, datatype="FP32", name="features"):
+    return {"inputs": [{"name": name, "shape": shape, "datatype": datatype, "data": data}]}
+
+
+ROW = [0.5] * 200
+BAD_REQUESTS = {
+    "199 features": (_tensor([1, 199], [0.5] * 199), "shape [1, 199]"),
+    "1-D input": (_tensor([200], ROW), "shape [200]"),
+    "a string": (_tensor([1, 200], ["a"] + ROW[1:]), "non-numeric"),
+    "BYTES data": (_tensor([1, 200], ROW, datatype="BYTES"), "datatype BYTES"),
+    "null in data": (_tensor([1, 200], [None] + ROW[1:]), "missing (null)"),
+    "too few values": (_tensor([2, 200], ROW), "needs 400 values, data has 200"),
+    "INT64 data": (_tensor([1, 200], [1] * 200, datatype="INT64"), "datatype INT64"),
+    "unknown output": ({**_tensor([1, 200], ROW), "outputs": [{"name": "score"}]},
+                       "unknown output(s) score"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_tensor_requests_are_400_with_a_message(case, server):
+    srv, _ = server
+    body, message = BAD_REQUESTS[case]
+    status, answer = _post(_infer_url(srv), body)
+    assert status == 400, answer
+    assert message in answer["error"]
+    assert "Traceback" not in answer["error"]
+
+
+def test_bad_column_requests_are_400_with_a_message(server):
+    srv, _ = server
+    X = np.zeros((2, 200))
+    body = _columns_body(X, list(range(199)))
+    status, answer = _post(_infer_url(srv), body)
+    assert status == 400 and "missing 1 feature column(s): var_199" in answer["error"]
+    body = _columns_body(X, list(range(200)) + [3])
+    status, answer = _post(_infer_url(srv), body)
+    assert status == 400 and "duplicate input name(s): var_3" in answer["error"]
+    body = _columns_body(X, list(range(200)))
+    body["inputs"].append({"name": "var_x", "shape": [2], "datatype": "FP64", "data": [0, 0]})
+    status, answer = _post(_infer_url(srv), body)
+    assert status == 400 and "unknown input name(s): var_x" in answer["error"]
+
+
+def test_stock_outputs_keep_their_stock_meaning(server, small_csv):
+    srv, _ = server
+    X, _ = load_features(small_csv, rows=3)
+    body = {**_tensor([3, 200], X.ravel().tolist(), "FP64"),
+            "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+    status, answer = _post(_infer_url(srv), body)
+    assert status == 200
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    proba = np.array(outputs["predict_proba"]["data"]).reshape(3, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    assert outputs["predict"]["data"] == [int(p >= 0.5) for p in proba[:, 1]]
+
+
+def test_metadata_shows_schema_and_model_card(server):
+    srv, outcome = server
+    with urllib.request.urlopen(f"{srv.http_url}/v2/models/xgboost-model", timeout=10) as r:
+        metadata = json.loads(r.read())
+    assert metadata["inputs"][0]["shape"] == [-1, 200]
+    card = metadata["parameters"]["model_card"]
+    assert card["family"] == outcome.report["model_card"]["family"]
+    assert card["data"]["fingerprint"] == outcome.report["model_card"]["data"]["fingerprint"]
+    assert metadata["parameters"]["threshold"] == card["threshold"]
+
+
+def test_grpc_answers_like_rest(server, small_csv):
+    srv, _ = server
+    X, _ = load_features(small_csv, rows=3)
+    rest = client.infer_rest(srv.http_url, "xgboost-model", None, X)
+    grpc = client.infer_grpc(srv.grpc_address, "xgboost-model", None, X, request_id="g-1")
+    assert grpc["id"] == "g-1"
+    rest_p = {o["name"]: o["data"] for o in rest["outputs"]}["probability"]
+    grpc_p = {o["name"]: o["data"] for o in grpc["outputs"]}["probability"]
+    np.testing.assert_allclose(grpc_p, rest_p, rtol=1e-6)
+
+
+def test_a_corrupted_version_is_skipped_and_the_others_keep_serving(trained_repository,
+                                                                   tmp_path):
+    import shutil
+    root, outcome = trained_repository
+    repo = tmp_path / "deploy"
+    shutil.copytree(root / "deploy", repo)
+    broken = repo / "models" / "xgboost-model" / "2"
+    shutil.copytree(repo / "models" / "xgboost-model" / "1", broken)
+    settings = json.loads((broken / "model-settings.json").read_text())
+    settings["parameters"]["version"] = "2"
+    (broken / "model-settings.json").write_text(json.dumps(settings))
+    artifact_file = broken / settings["parameters"]["uri"]
+    artifact_file.write_bytes(artifact_file.read_bytes()[:-1] + b"!")
+    with running_server(repo, tmp_path / "server") as srv:
+        answer = client.infer_rest(srv.http_url, "xgboost-model", None, np.zeros((1, 200)))
+        assert answer["model_version"] == "1"
+        status, _ = _post(f"{srv.http_url}/v2/models/xgboost-model/versions/2/infer",
+                          _tensor([1, 200], ROW))
+        assert status == 404
+        log = srv.log_text()
+    assert "Not loading version 2 of model 'xgboost-model'" in log and "corrupted" in log
+
+
+def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_repository, tmp_path,
+                                                                 small_csv):
+    """A wide batch window so requests really are merged; a bad caller fails alone."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+    root, outcome = trained_repository
+    repo = tmp_path / "deploy"
+    shutil.copytree(root / "deploy", repo)
+    settings_path = repo / "models" / "xgboost-model" / "1" / "model-settings.json"
+    settings = json.loads(settings_path.read_text())
+    settings.update(max_batch_size=64, max_batch_time=0.2)
+    settings_path.write_text(json.dumps(settings))
+    model = artifact.load(settings_path.parent / settings["parameters"]["uri"],
+                          settings["parameters"]["extra"]["artifact_format"])
+    X, _ = load_features(small_csv, rows=120)
+    slices = [(i * 7, i * 7 + 1 + i % 5) for i in range(16)]
+
+    def call(k: int):
+        if k == 5:
+            return _post(f"{srv.http_url}/v2/models/xgboost-model/infer",
+                         _tensor([1, 200], [None] + ROW[1:]))
+        lo, hi = slices[k]
+        return 200, client.infer_rest(srv.http_url, "xgboost-model", None, X[lo:hi],
+                                      request_id=f"caller-{k}")
+
+    with running_server(repo, tmp_path / "server") as srv:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(call, range(16)))
+    for k, (status, answer) in enumerate(answers):
+        if k == 5:
+            assert status == 400 and "null" in answer["error"]
+            continue
+        lo, hi = slices[k]
+        assert answer["id"] == f"caller-{k}"
+        probability = {o["name"]: o["data"] for o in answer["outputs"]}["probability"]
+        np.testing.assert_allclose(probability, model.predict_proba(X[lo:hi].astype(np.float32))[:, 1],
+                                   rtol=1e-5)

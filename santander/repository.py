@@ -1,0 +1,49 @@
+"""A model repository that leaves out versions whose artifact is missing or corrupted.
+
+MLServer stops the whole server when one model fails to load at start-up; with this
+repository (`model_repository_implementation` in deploy/settings.json) a damaged version is
+skipped with one clear log line and every other version keeps serving. The runtime checks the
+checksum again at load, for servers that use another repository.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import List
+
+from mlserver.errors import MLServerError
+from mlserver.repository import SchemalessModelRepository
+from mlserver.settings import ModelSettings
+from mlserver.utils import get_model_uri
+
+from santander import artifact
+from santander.errors import ExportError
+
+logger = logging.getLogger("mlserver")
+
+
+async def damage(settings: ModelSettings) -> str | None:
+    """Why this version's artifact cannot be served, or None if it is intact."""
+    extra = (settings.parameters.extra or {}) if settings.parameters else {}
+    if "artifact_format" not in extra:
+        return None  # not one of ours: nothing to check
+    try:
+        artifact.verify(Path(await get_model_uri(settings)))
+    except (ExportError, MLServerError) as exc:
+        return str(exc)
+    return None
+
+
+class VerifiedRepository(SchemalessModelRepository):
+    async def list(self) -> List[ModelSettings]:
+        intact = []
+        for settings in await super().list():
+            problem = await damage(settings)
+            if problem is None:
+                intact.append(settings)
+            else:
+                version = settings.parameters.version if settings.parameters else None
+                logger.error(f"Not loading version {version} of model '{settings.name}': "
+                             f"{problem}")
+        return intact
