@@ -104,14 +104,6 @@ def nested_order(y: np.ndarray, seed: int = SEED) -> np.ndarray:
     return np.argsort(rank, kind="stable")
 
 
-@dataclass
-class _Rung:
-    family: Family
-    configs: list[dict[str, Any]]
-    rows: np.ndarray
-    keep: int
-
-
 def _halving_plan(family: Family, n_rows: int, quick: bool, min_rows: int) -> list[tuple[int, int]]:
     """[(configs evaluated, rows used)] per rung, ending with one config on all rows."""
     n_configs = len(family.configurations(quick))

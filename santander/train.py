@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.model_selection import FixedThresholdClassifier, train_test_split
-from threadpoolctl import threadpool_limits
 
 from santander.candidates import FAMILIES, Family, get_family
 from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, MODEL_NAME,
@@ -79,8 +78,7 @@ def refit_winner(selection: SelectionResult, split: Split) -> Refit:
         family.build(pos_weight=positive_weight(split.y_train), **winner.params),
         threshold=winner.threshold, response_method="predict_proba")
     start = time.perf_counter()
-    with threadpool_limits(limits=None):
-        model.fit(split.X_train, split.y_train)
+    model.fit(split.X_train, split.y_train)
     seconds = time.perf_counter() - start
     proba = model.predict_proba(split.X_holdout)[:, 1]
     return Refit(model=model, candidate=winner, holdout_proba=proba,

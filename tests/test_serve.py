@@ -233,3 +233,39 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
         probability = {o["name"]: o["data"] for o in answer["outputs"]}["probability"]
         np.testing.assert_allclose(probability, model.predict_proba(X[lo:hi].astype(np.float32))[:, 1],
                                    rtol=1e-5)
+
+
+def test_serve_and_ask_starts_the_server_and_prints_an_answer(trained_repository, tmp_path,
+                                                             capfd):
+    from santander.cli import main
+    root, _ = trained_repository
+    assert main(["serve-and-ask", "--repository", str(root / "deploy"),
+                 "--workdir", str(tmp_path)]) == 0
+    out = capfd.readouterr().out
+    assert "MLServer ready at http://127.0.0.1:" in out
+    assert "probability" in out and "label" in out
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_an_unmodified_third_party_v2_client_gets_correct_probabilities(protocol, server,
+                                                                        small_csv):
+    srv, outcome = server
+    settings = read_model_settings(outcome.version_dir)
+    model = artifact.load(outcome.version_dir / settings["parameters"]["uri"],
+                          settings["parameters"]["extra"]["artifact_format"])
+    X, _ = load_features(small_csv, rows=5)
+    X32 = X.astype(np.float32)
+    if protocol == "http":
+        import tritonclient.http as triton
+        triton_client = triton.InferenceServerClient(srv.http_url.removeprefix("http://"))
+    else:
+        import tritonclient.grpc as triton
+        triton_client = triton.InferenceServerClient(srv.grpc_address)
+    # Over HTTP, MLServer speaks JSON only: the client's standard binary_data=False option.
+    json_only = {"binary_data": False} if protocol == "http" else {}
+    tensor = triton.InferInput("features", list(X32.shape), "FP32")
+    tensor.set_data_from_numpy(X32, **json_only)
+    result = triton_client.infer("xgboost-model", [tensor],
+                                 outputs=[triton.InferRequestedOutput("probability", **json_only)])
+    np.testing.assert_allclose(result.as_numpy("probability").ravel(),
+                               model.predict_proba(X32)[:, 1], rtol=1e-5)
