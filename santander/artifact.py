@@ -51,7 +51,7 @@ def verify(path: Path) -> None:
         raise ExportError(f"artifact {path} is missing")
     if not checksum_file.is_file():
         raise ExportError(f"checksum file {checksum_file} is missing")
-    expected = checksum_file.read_text().split()[0] if checksum_file.read_text().split() else ""
+    expected = (checksum_file.read_text().split() or [""])[0]
     actual = sha256_file(path)
     if actual != expected:
         raise ExportError(f"artifact {path} is corrupted: sha256 {actual} != recorded {expected}")
