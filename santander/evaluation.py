@@ -18,6 +18,8 @@ from sklearn.metrics import (  # noqa: E402
     average_precision_score, classification_report, confusion_matrix, f1_score,
     precision_recall_curve, precision_score, recall_score, roc_auc_score, roc_curve)
 
+from santander.permissions import as_if_created  # noqa: E402
+
 PLOTS = ("roc.png", "precision_recall.png", "f1_vs_threshold.png", "cv_comparison.png")
 
 
@@ -119,6 +121,7 @@ def write_report(report_dir: str | Path, report: dict[str, Any], y_true: np.ndar
         (staging / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
         if report_dir.exists():
             shutil.rmtree(report_dir)
+        as_if_created(staging)
         os.replace(staging, report_dir)
     finally:
         if staging.exists():

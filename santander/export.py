@@ -26,6 +26,7 @@ from santander.config import (MAX_BATCH_SIZE, MAX_BATCH_TIME, MODEL_NAME, MODELS
                               RUNTIME_IMPLEMENTATION)
 from santander.data.schema import (INPUT_NAME, N_FEATURES, OUTPUT_LABEL, OUTPUT_PROBABILITY)
 from santander.errors import ExportError
+from santander.permissions import as_if_created
 
 SERVER_SETTINGS = {
     # Ports are left out on purpose: values here would override MLSERVER_* variables.
@@ -98,6 +99,7 @@ def export_version(estimator: Any, artifact_format: str, threshold: float,
             (staging / "model-settings.json").write_text(
                 json.dumps(settings, indent=2, default=str) + "\n")
             target = parent / version
+            as_if_created(staging)
             try:
                 os.rename(staging, target)   # fails if a concurrent export took the number
                 return target

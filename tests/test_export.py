@@ -76,3 +76,20 @@ def test_failed_export_leaves_no_half_version(tmp_path):
         export_version(Unsaveable(), "joblib", 0.5, {}, repo)
     assert list(models_dir(repo).iterdir()) == []
     assert existing_versions(repo) == []
+
+
+def test_exported_version_is_readable_by_other_users(data, tmp_path):
+    """A server running as another user (the deploy image's) must be able to read a version."""
+    import os
+    import stat
+    X, y = data
+    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    previous = os.umask(0o022)
+    try:
+        version = export_version(model, "joblib", 0.3, {}, tmp_path / "deploy")
+    finally:
+        os.umask(previous)
+    for entry in [version, *version.iterdir()]:
+        mode = stat.S_IMODE(entry.stat().st_mode)
+        assert mode & stat.S_IROTH, f"{entry.name} is {oct(mode)}"
+        assert not entry.is_dir() or mode & stat.S_IXOTH, f"{entry.name} is {oct(mode)}"

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from santander import artifact
 from santander.data.io import load_features
 from santander.export import read_model_settings
-
 from santander.serve import running_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import request as client  # noqa: E402  (the top-level request.py)
+from helpers import client, exported_model
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +23,6 @@ def server(trained_repository, tmp_path_factory):
     root, outcome = trained_repository
     with running_server(root / "deploy", tmp_path_factory.mktemp("server")) as srv:
         yield srv, outcome
-
-
-def _exported_model(version_dir: Path):
-    """The version's artifact, loaded as the runtime loads it."""
-    settings = read_model_settings(version_dir)
-    return artifact.load(version_dir / settings["parameters"]["uri"],
-                         settings["parameters"]["extra"]["artifact_format"])
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
@@ -51,7 +39,7 @@ def test_batch_probabilities_and_labels_match_the_artifact(server, small_csv):
     srv, outcome = server
     settings = read_model_settings(outcome.version_dir)
     extra = settings["parameters"]["extra"]
-    model = _exported_model(outcome.version_dir)
+    model = exported_model(outcome.version_dir)
     X, _ = load_features(small_csv, rows=7)
     expected = model.predict_proba(X.astype(np.float32))[:, 1]
     response = client.infer_rest(srv.http_url, "xgboost-model", None, X, request_id="r-7")
@@ -214,7 +202,7 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
     settings = json.loads(settings_path.read_text())
     settings.update(max_batch_size=64, max_batch_time=0.2)
     settings_path.write_text(json.dumps(settings))
-    model = _exported_model(settings_path.parent)
+    model = exported_model(settings_path.parent)
     X, _ = load_features(small_csv, rows=120)
     slices = [(i * 7, i * 7 + 1 + i % 5) for i in range(16)]
 
@@ -255,7 +243,7 @@ def test_serve_and_ask_starts_the_server_and_prints_an_answer(trained_repository
 def test_an_unmodified_third_party_v2_client_gets_correct_probabilities(protocol, server,
                                                                         small_csv):
     srv, outcome = server
-    model = _exported_model(outcome.version_dir)
+    model = exported_model(outcome.version_dir)
     X, _ = load_features(small_csv, rows=5)
     X32 = X.astype(np.float32)
     if protocol == "http":

@@ -13,6 +13,7 @@ import pandas as pd
 
 from santander.data.schema import FEATURES, ID_COLUMN, TARGET_COLUMN
 from santander.errors import DataError
+from santander.permissions import as_if_created
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -170,6 +171,7 @@ def write_frame(frame: pd.DataFrame, out: str | Path) -> Path:
             frame.to_csv(tmp, index=False, float_format="%.4f")
         else:
             frame.to_parquet(tmp, index=False)
+        as_if_created(tmp)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
