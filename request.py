@@ -4,6 +4,7 @@
     python request.py --data train.csv --rows 8    a batch from a CSV/parquet file
     python request.py --grpc                       the same over gRPC (port 8081)
     python request.py --version 2                  one version of the model
+    python request.py --compare --rows 5           every loaded version, side by side
 
 Speaks V2 only and knows nothing of training; any V2 client can do what it does.
 """
@@ -81,6 +82,59 @@ def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
                         for o in response.outputs]}
 
 
+def loaded_versions_rest(url: str, model: str) -> list[str]:
+    """Versions the repository index lists for `model` that answer ready, oldest first."""
+    request = urllib.request.Request(url.rstrip("/") + "/v2/repository/index", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            index = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        raise ClientError(f"cannot list versions at {url}: {getattr(exc, 'reason', exc)}") from None
+    listed = {str(item.get("version")) for item in index
+              if item.get("name") == model and item.get("version")}
+    ready = []
+    for version in listed:
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/v2/models/{model}/versions/"
+                                        f"{version}/ready", timeout=10) as response:
+                if response.status == 200:
+                    ready.append(version)
+        except (urllib.error.URLError, OSError):
+            pass
+    return sorted(ready, key=_version_key)
+
+
+def loaded_versions_grpc(address: str, model: str) -> list[str]:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+    try:
+        client = grpcclient.InferenceServerClient(address)
+        index = client.get_model_repository_index(as_json=True).get("models", [])
+        listed = {m.get("version") for m in index if m.get("name") == model and m.get("version")}
+        ready = [v for v in listed if client.is_model_ready(model, v)]
+    except InferenceServerException as exc:
+        raise ClientError(f"gRPC {address}: {exc.message()}") from None
+    return sorted(ready, key=_version_key)
+
+
+def _version_key(version: str) -> tuple:
+    # MLServer's order: numbers as numbers ("10" after "9"), anything else as text.
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+
+
+def print_comparison(answers: dict[str, dict[str, Any]], ids: list[str]) -> None:
+    versions = list(answers)
+    print(f"{len(ids)} row(s), versions {', '.join(versions)} (the newest answers /infer)")
+    print(f"{'row':<14}" + "".join(f"{'v' + v + ' probability':>18}{'label':>6}" for v in versions))
+    for i, row_id in enumerate(ids):
+        cells = []
+        for version in versions:
+            outputs = {o["name"]: o["data"] for o in answers[version]["outputs"]}
+            cells.append(f"{outputs['probability'][i]:>18.4f}{outputs['label'][i]:>6}")
+        print(f"{row_id:<14}" + "".join(cells))
+
+
 def print_answer(response: dict[str, Any], ids: list[str]) -> None:
     outputs = {o["name"]: o["data"] for o in response["outputs"]}
     print(f"id {response.get('id') or '-'}  model {response.get('model_name')} "
@@ -100,17 +154,28 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="HOST:PORT", help=f"use gRPC (default {DEFAULT_GRPC})")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--version", default=None)
+    parser.add_argument("--compare", action="store_true",
+                        help="send the rows to every loaded version; print answers side by side")
     parser.add_argument("--id", default="request-py", help="request id (echoed back)")
     args = parser.parse_args(argv)
     try:
         if args.rows < 1:
             raise ClientError("--rows must be at least 1")
         X, ids = load_rows(args.data, args.rows, args.seed)
-        if args.grpc:
-            response = infer_grpc(args.grpc, args.model, args.version, X, args.id)
+        if args.compare:
+            if args.grpc:
+                versions = loaded_versions_grpc(args.grpc, args.model)
+                ask = lambda v: infer_grpc(args.grpc, args.model, v, X, args.id)  # noqa: E731
+            else:
+                versions = loaded_versions_rest(args.url, args.model)
+                ask = lambda v: infer_rest(args.url, args.model, v, X, args.id)  # noqa: E731
+            if not versions:
+                raise ClientError(f"no loaded versions of {args.model}")
+            print_comparison({v: ask(v) for v in versions}, ids)
+        elif args.grpc:
+            print_answer(infer_grpc(args.grpc, args.model, args.version, X, args.id), ids)
         else:
-            response = infer_rest(args.url, args.model, args.version, X, args.id)
-        print_answer(response, ids)
+            print_answer(infer_rest(args.url, args.model, args.version, X, args.id), ids)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

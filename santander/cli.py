@@ -33,6 +33,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     outcome = run(args.data, quick=args.quick, repository=args.repository, name=args.name,
                   reports_dir=args.reports, n_jobs=args.jobs,
                   dask_scheduler=args.dask_scheduler, progress=not args.no_progress)
+    _print_outcome(outcome)
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from santander.retrain import retrain
+    outcome = retrain(args.data, base=args.base, reselect=args.reselect, append=args.append,
+                      quick=args.quick, repository=args.repository, name=args.name,
+                      reports_dir=args.reports, n_jobs=args.jobs,
+                      progress=not args.no_progress)
+    retraining = outcome.report["model_card"]["retraining"]
+    base = retraining["base_on_this_holdout"]
+    print(f"base: version {retraining['base_version']} ({retraining['data']}); on this "
+          f"holdout F1 {base['f1']:.4f}  ROC AUC {base['roc_auc']:.4f}")
+    _print_outcome(outcome)
+    print(f"serve it without a restart: python -m santander promote {outcome.version}")
+    return 0
+
+
+def _print_outcome(outcome) -> None:
     card = outcome.report["model_card"]
     holdout = outcome.report["holdout"]
     print(f"winner: {card['family']} {card['hyperparameters']} threshold {card['threshold']:.4f}")
@@ -41,6 +61,57 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"PR AUC {holdout['pr_auc']:.4f}")
     print(f"version: {outcome.version} ({outcome.version_dir})")
     print(f"report: {outcome.report_dir / 'report.json'}")
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from santander.versions import RepositoryClient, list_versions
+    versions = list_versions(args.repository, args.name)
+    if not versions:
+        print(f"no versions of '{args.name}' in {args.repository}")
+        return 0
+    client = RepositoryClient(args.url, timeout=5)
+    served = (set(client.loaded_versions(args.name, [v.number for v in versions]))
+              if client.reachable() else None)
+    print(f"{'version':>7}  {'state':<9} {'family':<12} {'threshold':>9} {'F1':>7} "
+          f"{'ROC AUC':>7} {'rows':>8}  {'data fingerprint':<16}  trained at")
+    for version in versions:
+        row = version.summary()
+        state = "retired" if version.retired else "active"
+        if served is not None:
+            state = "serving" if version.number in served else state
+        print(f"{row['version']:>7}  {state:<9} {str(row['family']):<12} "
+              f"{_num(row['threshold']):>9} {_num(row['holdout_f1']):>7} "
+              f"{_num(row['holdout_roc_auc']):>7} {str(row['rows']):>8}  "
+              f"{str(row['data_fingerprint']).removeprefix('sha256:')[:16]:<16}  {row['trained_at']}")
+    if served is None:
+        print(f"(no server at {args.url}: 'active' versions are served when it starts)")
+    return 0
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from santander.versions import RepositoryClient, promote
+    version, served = promote(args.repository, args.version, args.name,
+                              RepositoryClient(args.url))
+    return _report_served("promoted", version.number, served, args.url)
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    from santander.versions import RepositoryClient, retire
+    version, served = retire(args.repository, args.version, args.name,
+                             RepositoryClient(args.url))
+    return _report_served("retired", version.number, served, args.url)
+
+
+def _report_served(action: str, number: int, served: list[int] | None, url: str) -> int:
+    if served is None:
+        print(f"{action} version {number}; no server at {url}: takes effect when it starts")
+    else:
+        print(f"{action} version {number}; {url} now serves versions "
+              f"{', '.join(map(str, served)) or 'none'}")
     return 0
 
 
@@ -92,6 +163,36 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the CV fits on this Dask cluster (tcp://host:8786)")
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(func=cmd_train)
+
+    retrain = commands.add_parser("retrain", help="train the next version on new data")
+    retrain.add_argument("--data", required=True, help="the new data (.csv or .parquet)")
+    retrain.add_argument("--base", default=None, help="version to start from (default: newest)")
+    retrain.add_argument("--reselect", action="store_true",
+                         help="rerun the whole selection instead of refitting the base's winner")
+    retrain.add_argument("--append", action="store_true",
+                         help="train on the base version's data plus the new data "
+                              "(default: the new data alone)")
+    retrain.add_argument("--quick", action="store_true",
+                         help=f"{config.QUICK_ROWS} rows of the new data, reduced spaces")
+    retrain.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    retrain.add_argument("--name", default=config.MODEL_NAME)
+    retrain.add_argument("--reports", default=str(config.REPORTS_DIR))
+    retrain.add_argument("--jobs", type=int, default=-1, help="parallel fits (-1: all cores)")
+    retrain.add_argument("--no-progress", action="store_true")
+    retrain.set_defaults(func=cmd_retrain)
+
+    server_url = f"http://{config.SERVER_HOST}:{config.HTTP_PORT}"
+    for command, helptext, func in (
+            ("versions", "list versions: state, metrics, data fingerprint", cmd_versions),
+            ("promote", "serve a version (a running server loads it, no restart)", cmd_promote),
+            ("retire", "stop serving a version (its files stay)", cmd_retire)):
+        sub = commands.add_parser(command, help=helptext)
+        if command != "versions":
+            sub.add_argument("version")
+        sub.add_argument("--repository", default=str(config.DEPLOY_DIR))
+        sub.add_argument("--name", default=config.MODEL_NAME)
+        sub.add_argument("--url", default=server_url, help="the running server's REST URL")
+        sub.set_defaults(func=func)
 
     serve = commands.add_parser("serve", help="start MLServer on the model repository")
     serve.add_argument("--repository", default=str(config.DEPLOY_DIR))

@@ -1,6 +1,7 @@
-"""A model repository that leaves out versions whose artifact is missing or corrupted.
+"""A model repository that leaves out retired versions and damaged ones.
 
-MLServer stops the whole server when one model fails to load at start-up; with this
+Retired versions (a `RETIRED` marker, see `santander.versions`) keep their files but are not
+offered, so neither start-up nor a repository `load` serves them. MLServer stops the whole server when one model fails to load at start-up; with this
 repository (`model_repository_implementation` in deploy/settings.json) a damaged version is
 skipped with one clear log line and every other version keeps serving. The runtime checks the
 checksum again at load, for servers that use another repository.
@@ -19,6 +20,7 @@ from mlserver.utils import get_model_uri
 
 from santander import artifact
 from santander.errors import ExportError
+from santander.versions import is_retired
 
 logger = logging.getLogger("mlserver")
 
@@ -35,15 +37,24 @@ async def damage(settings: ModelSettings) -> str | None:
     return None
 
 
+def _folder(settings: ModelSettings) -> Path | None:
+    source = getattr(settings, "_source", None)   # the model-settings.json it was read from
+    return Path(source).parent if source else None
+
+
 class VerifiedRepository(SchemalessModelRepository):
     async def list(self) -> List[ModelSettings]:
-        intact = []
+        offered = []
         for settings in await super().list():
+            version = settings.parameters.version if settings.parameters else None
+            folder = _folder(settings)
+            if folder is not None and is_retired(folder):
+                logger.info(f"Not loading version {version} of model '{settings.name}': retired")
+                continue
             problem = await damage(settings)
             if problem is None:
-                intact.append(settings)
+                offered.append(settings)
             else:
-                version = settings.parameters.version if settings.parameters else None
                 logger.error(f"Not loading version {version} of model '{settings.name}': "
                              f"{problem}")
-        return intact
+        return offered

@@ -112,7 +112,7 @@ def model_card(dataset: Dataset, selection: SelectionResult, refit: Refit,
                     ("f1", "precision", "recall", "roc_auc", "pr_auc", "rows", "positives")},
         "data": {"source": dataset.source, "rows": int(len(dataset.y)),
                  "positives": dataset.positives, "fingerprint": dataset.fingerprint,
-                 "quick": quick},
+                 "quick": quick, "parts": dataset.provenance(quick)},
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "packages": package_versions(),
     }
@@ -132,9 +132,10 @@ def build_report(card: dict[str, Any], selection: SelectionResult, refit: Refit,
 def export_and_report(dataset: Dataset, split: Split, selection: SelectionResult,
                       refit: Refit, quick: bool, repository: str | Path = DEPLOY_DIR,
                       name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR,
-                      timings: dict[str, float] | None = None) -> TrainingOutcome:
+                      timings: dict[str, float] | None = None,
+                      card_extra: dict[str, Any] | None = None) -> TrainingOutcome:
     """Export the refitted winner as a new version, then write its report."""
-    card = model_card(dataset, selection, refit, quick)
+    card = {**model_card(dataset, selection, refit, quick), **(card_extra or {})}
     version_dir = export_version(refit.model.estimator_,
                                  get_family(refit.candidate.family).artifact_format,
                                  refit.candidate.threshold, card, repository, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,17 @@ class Dataset:
     ids: np.ndarray
     fingerprint: str
     source: str
+    # Where the rows came from, one entry per file: {path, quick, rows, fingerprint}. Enough
+    # to read the same rows again (retraining appends to a version's data this way).
+    parts: list[dict] = field(default_factory=list)
 
     @property
     def positives(self) -> int:
         return int(self.y.sum())
+
+    def provenance(self, quick: bool) -> list[dict]:
+        return self.parts or [{"path": str(Path(self.source).resolve()), "quick": quick,
+                               "rows": int(len(self.y)), "fingerprint": self.fingerprint}]
 
 
 def _suffix(path: Path) -> str:
