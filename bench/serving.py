@@ -1,0 +1,290 @@
+"""Serving benchmark: one run, side by side, written to BENCHMARKS.md.
+
+    python -m bench.serving                 # full run (~6 minutes on 2 cores)
+    python -m bench.serving --smoke --out /tmp/B.md    # tiny load: keeps the script working
+
+The same XGBoost model (400 trees, depth 4, 200 features) is served by: stock MLServer with
+its xgboost runtime and stock settings, stock MLServer with `parallel_workers` 0 and no
+batching, a plain FastAPI service, and this project's deployment (our runtime, our settings,
+adaptive batching on). One request is one row. Each server is pinned to core 0 and the load
+generator (this process) to core 1, so they do not steal from each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.load import GrpcCaller, LoadResult, RestCaller, concurrent, sequential
+from bench.report import machine, verdict, write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_CORE, LOAD_CORE = 0, 1
+
+
+@dataclass
+class Load:
+    sequential_requests: int
+    seconds: float
+
+
+FULL = Load(sequential_requests=1000, seconds=10.0)
+SMOKE = Load(sequential_requests=30, seconds=1.0)
+
+
+def build_model(folder: Path, rows: int):
+    from xgboost import XGBClassifier
+    from santander.data.synthetic import generate
+    frame = generate(rows, seed=1)
+    X = frame.filter(like="var_").to_numpy(np.float32)
+    model = XGBClassifier(n_estimators=400, max_depth=4, learning_rate=0.1,
+                          tree_method="hist", n_jobs=os.cpu_count())
+    model.fit(X, frame["target"].to_numpy())
+    model.save_model(folder / "model.ubj")
+    return model, X
+
+
+def write_repositories(folder: Path, model) -> dict[str, Path]:
+    """Model repositories for the three MLServer configurations."""
+    from santander.export import export_version
+    repos = {}
+    for name, settings, batching in (
+            ("stock", {}, {"max_batch_size": 64, "max_batch_time": 0.01}),
+            ("stock-pw0", {"parallel_workers": 0}, {})):
+        version = folder / name / "xgboost-model"
+        version.mkdir(parents=True)
+        model.save_model(version / "model.json")   # the stock runtime reads JSON or UBJ by suffix
+        (folder / name / "settings.json").write_text(json.dumps(settings))
+        (version / "model-settings.json").write_text(json.dumps({
+            "name": "xgboost-model", "implementation": "mlserver_xgboost.XGBoostModel",
+            **batching, "parameters": {"uri": "./model.json"}}))
+        repos[name] = folder / name
+    export_version(model, "xgboost", 0.5, {"family": "xgboost", "note": "benchmark model"},
+                   folder / "ours")
+    repos["ours"] = folder / "ours"
+    return repos
+
+
+def pinned(command: list[str], core: int) -> list[str]:
+    return (["taskset", "-c", str(core), *command]
+            if shutil.which("taskset") and os.cpu_count() > 1 else command)
+
+
+class Server:
+    """A server process pinned to SERVER_CORE, ready on 127.0.0.1."""
+
+    def __init__(self, command: list[str], workdir: Path, env: dict[str, str], http_port: int,
+                 grpc_port: int | None):
+        self.http_url = f"http://127.0.0.1:{http_port}"
+        self.grpc_address = f"127.0.0.1:{grpc_port}" if grpc_port else None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "server.log"
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(pinned(command, SERVER_CORE), cwd=workdir, env=env,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+
+    def __enter__(self):
+        from santander.serve import wait_until_ready
+        try:
+            wait_until_ready(self.http_url, timeout=180,
+                             is_alive=lambda: self.process.poll() is None)
+        except BaseException:
+            self.__exit__()
+            print(self.log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+    def memory_mib(self) -> tuple[float, int]:
+        """PSS of the server and its children (MiB), and the number of processes."""
+        import psutil
+        root = psutil.Process(self.process.pid)
+        processes = [root, *root.children(recursive=True)]
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_full_info().pss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        # taskset execs the server, so the root is the server itself.
+        return total / 2**20, len(processes)
+
+
+def mlserver(repo: Path, workdir: Path) -> Server:
+    from santander.serve import free_port, mlserver_command, server_environment
+    http, grpc = free_port(), free_port()
+    env = server_environment(host="127.0.0.1", http_port=http, grpc_port=grpc,
+                             metrics_port=free_port())
+    return Server(mlserver_command(repo), workdir, env, http, grpc)
+
+
+def fastapi_peer(model_path: Path, workdir: Path) -> Server:
+    from santander.serve import free_port
+    http = free_port()
+    env = {**os.environ, "BENCH_MODEL": str(model_path), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "uvicorn", "bench.fastapi_peer:app", "--host",
+               "127.0.0.1", "--port", str(http), "--no-access-log", "--log-level", "warning"]
+    return Server(command, workdir, env, http, None)
+
+
+def in_process_floor(model_path: Path, X: np.ndarray, smoke: bool) -> dict[str, float]:
+    import xgboost
+    booster = xgboost.Booster(model_file=str(model_path))
+    booster.set_param({"nthread": 1})
+    row, batch = X[:1], X[:64]
+    repeats = 50 if smoke else 2000
+    for _ in range(20):
+        booster.inplace_predict(row)
+    single = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        booster.inplace_predict(row)
+        single.append((time.perf_counter() - start) * 1000)
+    start = time.perf_counter()
+    for _ in range(repeats // 10):
+        booster.inplace_predict(batch)
+    per_row_us = (time.perf_counter() - start) / (repeats // 10) / 64 * 1e6
+    return {"p50_ms": float(np.median(single)), "per_row_us_at_64": per_row_us}
+
+
+def measure(server: Server, protocol: str, row: np.ndarray, load: Load
+            ) -> dict[str, LoadResult]:
+    if protocol == "rest":
+        make = lambda: RestCaller(server.http_url, row)  # noqa: E731
+    else:
+        make = lambda: GrpcCaller(server.grpc_address, row)  # noqa: E731
+    return {"sequential": asyncio.run(sequential(make, load.sequential_requests)),
+            "16": asyncio.run(concurrent(make, 16, load.seconds)),
+            "64": asyncio.run(concurrent(make, 64, load.seconds))}
+
+
+LABELS = {
+    "stock": "stock MLServer defaults (`parallel_workers` 1) + adaptive batching 64 / 10 ms",
+    "stock-pw0": "stock MLServer, `parallel_workers` 0, no batching",
+    "fastapi": "plain FastAPI + booster loaded once",
+    "ours": "this project's deployment (`deploy/` settings, our runtime, batching on)",
+}
+
+
+def run(smoke: bool, out: Path) -> dict:
+    load = SMOKE if smoke else FULL
+    if os.cpu_count() > 1:
+        os.sched_setaffinity(0, {LOAD_CORE})
+    results: dict[tuple[str, str], dict] = {}
+    with tempfile.TemporaryDirectory(prefix="santander-bench-") as tmp:
+        folder = Path(tmp)
+        model, X = build_model(folder, rows=3_000 if smoke else 20_000)
+        repos = write_repositories(folder, model)
+        row = X[0]
+        floor = in_process_floor(folder / "model.ubj", X, smoke)
+        plan = [("stock", "rest"), ("stock", "grpc"), ("stock-pw0", "rest"),
+                ("fastapi", "rest"), ("ours", "rest"), ("ours", "grpc")]
+        for name, protocol in plan:
+            workdir = folder / "work" / f"{name}-{protocol}"
+            server = (fastapi_peer(folder / "model.ubj", workdir) if name == "fastapi"
+                      else mlserver(repos[name], workdir))
+            with server:
+                loads = measure(server, protocol, row, load)
+                memory, processes = server.memory_mib()
+            results[(name, protocol)] = {"loads": loads, "memory_mib": memory,
+                                         "processes": processes}
+            print(f"{name:>9} {protocol:<4} " + "  ".join(
+                f"{k}: {r.throughput:.0f}/s p50 {r.percentile(50):.2f} ms "
+                f"p99 {r.percentile(99):.2f} ms err {r.errors}" for k, r in loads.items())
+                + f"  {memory:.0f} MiB", flush=True)
+    summary = summarise(results, floor)
+    write_section(out, "serving", render(results, floor, summary, smoke))
+    return summary
+
+
+def summarise(results: dict, floor: dict) -> dict:
+    def get(name, protocol, load):
+        return results[(name, protocol)]["loads"][load]
+
+    ours64, stock64 = get("ours", "rest", "64"), get("stock", "rest", "64")
+    ours16, peer16 = get("ours", "rest", "16"), get("fastapi", "rest", "16")
+    ours_seq, peer_seq = get("ours", "rest", "sequential"), get("fastapi", "rest", "sequential")
+    grpc_seq = get("ours", "grpc", "sequential")
+    return {
+        "throughput_64_vs_stock": ours64.throughput / stock64.throughput,
+        "p99_64_vs_stock": ours64.percentile(99) / stock64.percentile(99),
+        "throughput_16_vs_fastapi": ours16.throughput / peer16.throughput,
+        "sequential_p50_vs_fastapi": ours_seq.percentile(50) / peer_seq.percentile(50),
+        "grpc_vs_rest_sequential_p50": grpc_seq.percentile(50) / ours_seq.percentile(50),
+        "memory_mib": results[("ours", "rest")]["memory_mib"],
+        "errors": sum(r.errors for v in results.values() for r in v["loads"].values()),
+        "floor": floor,
+    }
+
+
+def render(results: dict, floor: dict, summary: dict, smoke: bool) -> str:
+    lines = ["## Serving", "", f"Measured on {machine()}." + (
+        " **Smoke run (tiny load): figures are not meaningful.**" if smoke else ""),
+        "Server pinned to core 0, load generator (`bench/load.py`, aiohttp / grpc.aio, "
+        "one row per request) to core 1; same XGBoost model (400 trees, depth 4, 200 "
+        "features) everywhere. `python -m bench.serving` reproduces it.", "",
+        "| configuration | protocol | sequential p50 / p99 | 16 concurrent | 64 concurrent "
+        "(p50 / p99) | errors | server memory (PSS) |",
+        "| --- | --- | --- | --- | --- | --- | --- |"]
+    for (name, protocol), entry in results.items():
+        loads = entry["loads"]
+        seq, c16, c64 = loads["sequential"], loads["16"], loads["64"]
+        lines.append(
+            f"| {LABELS[name]} | {protocol.upper() if protocol == 'rest' else 'gRPC'} "
+            f"| {seq.percentile(50):.2f} / {seq.percentile(99):.2f} ms "
+            f"| {c16.throughput:.0f} req/s | {c64.throughput:.0f} req/s "
+            f"({c64.percentile(50):.1f} / {c64.percentile(99):.1f} ms) "
+            f"| {sum(r.errors for r in loads.values())} "
+            f"| {entry['memory_mib']:.0f} MiB, {entry['processes']} process(es) |")
+    lines += [f"| in-process `inplace_predict` (no HTTP) | — | {floor['p50_ms']:.3f} ms (1 row) "
+              f"| — | {floor['per_row_us_at_64']:.1f} µs/row at 64 rows | — | — |", ""]
+    s = summary
+    targets = [
+        ("64 concurrent REST throughput ≥ 2× stock defaults, p99 no worse",
+         f"{s['throughput_64_vs_stock']:.2f}×, p99 {s['p99_64_vs_stock']:.2f}×",
+         s["throughput_64_vs_stock"] >= 2 and s["p99_64_vs_stock"] <= 1),
+        ("16 concurrent REST ≥ 1.0× plain FastAPI", f"{s['throughput_16_vs_fastapi']:.2f}×",
+         s["throughput_16_vs_fastapi"] >= 1),
+        ("sequential p50 (batching on) ≤ 1.5× plain FastAPI",
+         f"{s['sequential_p50_vs_fastapi']:.2f}×", s["sequential_p50_vs_fastapi"] <= 1.5),
+        ("gRPC sequential p50 below REST's", f"{s['grpc_vs_rest_sequential_p50']:.2f}×",
+         s["grpc_vs_rest_sequential_p50"] < 1),
+        ("server memory ≤ 300 MiB PSS", f"{s['memory_mib']:.0f} MiB", s["memory_mib"] <= 300),
+    ]
+    lines += ["| target (this project's deployment) | measured | |", "| --- | --- | --- |"]
+    lines += [f"| {what} | {value} | {verdict(ok)} |" for what, value, ok in targets]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny load, to keep it working")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    summary = run(args.smoke, Path(args.out))
+    print(json.dumps({k: v for k, v in summary.items() if k != "floor"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
