@@ -57,6 +57,27 @@ def verify(path: Path) -> None:
         raise ExportError(f"artifact {path} is corrupted: sha256 {actual} != recorded {expected}")
 
 
+class _XGBoostBooster:
+    """An XGBoost classifier's booster, answering predict_proba like the sklearn wrapper.
+
+    The wrapper's own predict_proba costs ~0.13 ms more per call than the booster's
+    inplace_predict (checks and conversions), a third of a one-row request's model time.
+    One thread: the server runs many small predictions side by side, and on a busy 2-core
+    machine XGBoost's default threading was 7x slower per row.
+    """
+
+    def __init__(self, path: Path):
+        from xgboost import XGBClassifier
+        classifier = XGBClassifier(n_jobs=1)
+        classifier.load_model(path)
+        self.booster = classifier.get_booster()
+        self.booster.set_param({"nthread": 1})
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        positive = self.booster.inplace_predict(X)
+        return np.column_stack([1.0 - positive, positive])
+
+
 class _LightGBMBooster:
     """A LightGBM text model, answering predict_proba like the sklearn wrapper."""
 
@@ -73,10 +94,7 @@ def load(path: Path, artifact_format: str) -> ProbabilityModel:
     """Verify the checksum, then load a model answering predict_proba(X) -> (n, 2)."""
     verify(path)
     if artifact_format == "xgboost":
-        from xgboost import XGBClassifier
-        model = XGBClassifier(n_jobs=1)
-        model.load_model(path)
-        return model
+        return _XGBoostBooster(path)
     if artifact_format == "lightgbm":
         return _LightGBMBooster(path)
     if artifact_format == "joblib":

@@ -61,6 +61,10 @@ def _print_outcome(outcome) -> None:
           f"PR AUC {holdout['pr_auc']:.4f}")
     print(f"version: {outcome.version} ({outcome.version_dir})")
     print(f"report: {outcome.report_dir / 'report.json'}")
+    if outcome.tracking_run:
+        from santander.tracking import tracking_uri
+        print(f"MLflow run: {outcome.tracking_run} ({tracking_uri()}; "
+              "`python -m santander ui` to browse)")
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
@@ -135,6 +139,14 @@ def cmd_serve_and_ask(args: argparse.Namespace) -> int:
         return subprocess.call([sys.executable, str(request_py), "--url", server.http_url])
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from santander.tracking import ui_command
+    command = ui_command(args.host, args.port)
+    print(f"MLflow UI on http://{args.host}:{args.port} ({' '.join(command)})", flush=True)
+    os.execvp(command[0], command)
+    return 0  # not reached
+
+
 def cmd_derive_stats(args: argparse.Namespace) -> int:
     from santander.data.stats import write_feature_table
     print(f"wrote {write_feature_table(args.source, args.out)}")
@@ -207,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--repository", default=str(config.DEPLOY_DIR))
     ask.add_argument("--workdir", default=".", help="MLServer writes .envs/.metrics here")
     ask.set_defaults(func=cmd_serve_and_ask)
+
+    ui = commands.add_parser("ui", help="the MLflow UI on the tracked runs (127.0.0.1:5000)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cmd_ui)
 
     derive = commands.add_parser("derive-stats", help="(maintainers) rebuild the generator's "
                                  "feature table from the published statistics")

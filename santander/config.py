@@ -7,6 +7,8 @@ DEPLOY_DIR = Path("deploy")              # `mlserver start deploy`: settings.jso
 MODELS_SUBDIR = "models"                 # versions: deploy/models/<name>/<version>/
 DEFAULT_DATA = Path("data/train.parquet")
 REPORTS_DIR = Path("reports")
+TRACKING_DIR = Path("mlruns")            # the embedded MLflow store (MLFLOW_TRACKING_URI overrides)
+EXPERIMENT_NAME = "santander"
 
 # The endpoint users call: POST /v2/models/xgboost-model/infer (whichever family won).
 MODEL_NAME = "xgboost-model"
@@ -25,10 +27,12 @@ QUICK_ROWS = 4_000
 # HALVING_FACTOR times more rows, the last rung using all training rows.
 HALVING_FACTOR = 3
 
-# Adaptive batching of the served model. A long window taxes every lone request by its full
-# length, so it is kept short; concurrent callers still get merged.
-MAX_BATCH_SIZE = 32
-MAX_BATCH_TIME = 0.001   # seconds
+# Adaptive batching of the served model. MLServer's batcher makes a lone request wait the
+# whole window, so the window is kept shorter than one request takes to parse: a batch is
+# what has queued up while the model was busy. Under load that still merges dozens of
+# requests (bench/serving.py: BENCHMARKS.md has the figures for 1 ms and 10 ms windows).
+MAX_BATCH_SIZE = 64
+MAX_BATCH_TIME = 0.0001   # seconds
 
 # Serving defaults (ports are not written into settings.json: MLSERVER_* variables set them).
 SERVER_HOST = "127.0.0.1"

@@ -116,6 +116,7 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
     else:
         dataset = new
     split = holdout_split(dataset)
+    dataset = dataset.without_features()
     timings = {"data": time.perf_counter() - start}
 
     start = time.perf_counter()

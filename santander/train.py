@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import FixedThresholdClassifier, train_test_split
 
+from santander import tracking
 from santander.candidates import FAMILIES, Family, get_family
 from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, MODEL_NAME,
                               N_FOLDS, QUICK_ROWS, REPORTS_DIR, SEED)
@@ -50,6 +51,7 @@ class TrainingOutcome:
     version_dir: Path
     report_dir: Path
     report: dict[str, Any]
+    tracking_run: str | None = None    # the MLflow run id (None: tracking off or failed)
 
 
 def load_dataset(path: str | Path, quick: bool = False) -> Dataset:
@@ -144,8 +146,9 @@ def export_and_report(dataset: Dataset, split: Split, selection: SelectionResult
                           selection, refit, {**(timings or {}), "refit": refit.fit_seconds})
     report_dir = write_report(Path(reports_dir) / name / version, report,
                               split.y_holdout, refit.holdout_proba)
+    run_id = tracking.log_version(report, report_dir, version_dir)
     return TrainingOutcome(version=version, version_dir=version_dir, report_dir=report_dir,
-                           report=report)
+                           report=report, tracking_run=run_id)
 
 
 def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEPLOY_DIR,
@@ -156,6 +159,7 @@ def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEP
     start = time.perf_counter()
     dataset = load_dataset(data_path, quick=quick)
     split = holdout_split(dataset)
+    dataset = dataset.without_features()
     timings = {"data": time.perf_counter() - start}
     start = time.perf_counter()
     selection = select(split.X_train, split.y_train, families or FAMILIES, quick=quick,

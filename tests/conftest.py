@@ -12,6 +12,16 @@ from santander.data.synthetic import generate
 SHARED_STATS = Path(__file__).resolve().parents[2] / "shared" / "santander-stats"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tracking_store(tmp_path_factory):
+    """Every run the tests make is tracked in a store of their own, not the user's mlruns/
+    (set in the environment, so subprocesses such as the notebook's kernel use it too)."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        yield uri
+
+
 @pytest.fixture(scope="session")
 def small_frame():
     return generate(3_000, seed=7)

@@ -56,5 +56,6 @@ def test_cli_make_data_then_train_prints_version_and_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "version: 1 (" in out
-    report = out.split("report: ")[1].strip()
+    report = out.split("report: ")[1].splitlines()[0].strip()
     assert json.loads(open(report).read())["model_card"]["version"] == "1"
+    assert "MLflow run: " in out
