@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= data/train.parquet
 ROWS ?= 200000
 
-.PHONY: setup run data train serve test clean
+.PHONY: setup run data train serve test bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ serve: setup
 
 test: setup
 	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench.serving
+	$(PY) -m bench.selection
 
 clean:
 	rm -rf reports deploy/models .envs .metrics
