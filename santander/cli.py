@@ -153,6 +153,15 @@ def cmd_derive_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    """Where a training run writes, and how it runs: shared by train and retrain."""
+    parser.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    parser.add_argument("--name", default=config.MODEL_NAME)
+    parser.add_argument("--reports", default=str(config.REPORTS_DIR))
+    parser.add_argument("--jobs", type=int, default=-1, help="parallel fits (-1: all cores)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="santander", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -167,13 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default=str(config.DEFAULT_DATA))
     train.add_argument("--quick", action="store_true",
                        help=f"{config.QUICK_ROWS} rows and reduced search spaces")
-    train.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    train.add_argument("--name", default=config.MODEL_NAME)
-    train.add_argument("--reports", default=str(config.REPORTS_DIR))
-    train.add_argument("--jobs", type=int, default=-1, help="parallel fits (-1: all cores)")
+    _training_options(train)
     train.add_argument("--dask-scheduler", metavar="ADDRESS",
                        help="run the CV fits on this Dask cluster (tcp://host:8786)")
-    train.add_argument("--no-progress", action="store_true")
     train.set_defaults(func=cmd_train)
 
     retrain = commands.add_parser("retrain", help="train the next version on new data")
@@ -186,11 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: the new data alone)")
     retrain.add_argument("--quick", action="store_true",
                          help=f"{config.QUICK_ROWS} rows of the new data, reduced spaces")
-    retrain.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    retrain.add_argument("--name", default=config.MODEL_NAME)
-    retrain.add_argument("--reports", default=str(config.REPORTS_DIR))
-    retrain.add_argument("--jobs", type=int, default=-1, help="parallel fits (-1: all cores)")
-    retrain.add_argument("--no-progress", action="store_true")
+    _training_options(retrain)
     retrain.set_defaults(func=cmd_retrain)
 
     server_url = f"http://{config.SERVER_HOST}:{config.HTTP_PORT}"
