@@ -1,7 +1,9 @@
 """A model repository that leaves out retired versions and damaged ones.
 
 Retired versions (a `RETIRED` marker, see `santander.versions`) keep their files but are not
-offered, so neither start-up nor a repository `load` serves them. MLServer stops the whole server when one model fails to load at start-up; with this
+offered, so neither start-up nor a repository `load` serves them.
+
+MLServer stops the whole server when one model fails to load at start-up; with this
 repository (`model_repository_implementation` in deploy/settings.json) a damaged version is
 skipped with one clear log line and every other version keeps serving. The runtime checks the
 checksum again at load, for servers that use another repository.

@@ -87,13 +87,20 @@ def combine(datasets: list[Dataset], parts: list[dict]) -> Dataset:
                    source=" + ".join(d.source for d in datasets), parts=list(parts))
 
 
-def base_on_holdout(base: Version, split: Split) -> dict[str, Any]:
-    """The base version scored on the new holdout: is the new version better?"""
+def load_base_model(base: Version) -> tuple[artifact.ProbabilityModel, float]:
+    """The base version's model (checksum verified) and threshold."""
     settings = read_model_settings(base.folder)
     extra = settings["parameters"]["extra"]
     model = artifact.load(base.folder / settings["parameters"]["uri"], extra["artifact_format"])
-    proba = model.predict_proba(split.X_holdout)[:, 1]
-    return holdout_metrics(split.y_holdout, proba, float(extra["threshold"]))
+    return model, float(extra["threshold"])
+
+
+def base_on_holdout(base_model: tuple[artifact.ProbabilityModel, float], split: Split
+                    ) -> dict[str, Any]:
+    """The base version scored on the new holdout: is the new version better?"""
+    model, threshold = base_model
+    return holdout_metrics(split.y_holdout, model.predict_proba(split.X_holdout)[:, 1],
+                           threshold)
 
 
 def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool = False,
@@ -105,6 +112,7 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
     start = time.perf_counter()
     base_version = get_version(repository, base, name)
     check_schema(base_version)
+    base_model = load_base_model(base_version)     # a damaged base stops here, not after CV
     families = FAMILIES if reselect else [base_configuration(base_version)]
     new = load_new_data(data_path, base_version, quick)
     if append:
@@ -130,7 +138,7 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
                   # Appended: the holdout holds rows the base version was trained on, which
                   # flatters the base's scores below.
                   "base_saw_holdout_rows": append,
-                  "base_on_this_holdout": {k: v for k, v in base_on_holdout(base_version, split)
+                  "base_on_this_holdout": {k: v for k, v in base_on_holdout(base_model, split)
                                            .items() if k in ("f1", "precision", "recall",
                                                              "roc_auc", "pr_auc", "threshold")}}
     return export_and_report(dataset, split, selection, refit, quick, repository, name,

@@ -115,11 +115,14 @@ class RepositoryClient:
                 return exc.code, json.loads(raw)
             except ValueError:
                 return exc.code, raw.decode(errors="replace")
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise VersionError(f"cannot reach the server at {self.url}: "
+                               f"{getattr(exc, 'reason', exc)}") from None
 
     def reachable(self) -> bool:
         try:
             return self._call("GET", "/v2/health/live")[0] == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+        except VersionError:
             return False
 
     def load(self, name: str) -> None:
@@ -138,7 +141,7 @@ class RepositoryClient:
     def is_loaded(self, name: str, version: int | str) -> bool:
         try:
             status, _ = self._call("GET", f"/v2/models/{name}/versions/{version}/ready")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+        except VersionError:
             return False
         return status == 200
 

@@ -132,3 +132,17 @@ def test_versions_promote_retire_without_a_server(repository, capsys):
     assert not list_versions(repository)[0].retired
     settings = json.loads((version.folder / "model-settings.json").read_text())
     assert settings["parameters"]["version"] == "1"
+
+
+def test_a_damaged_base_version_stops_retraining_before_any_work(repository, new_parquet,
+                                                                 tmp_path, capsys):
+    (base,) = list_versions(repository)
+    artifact_file = next(p for p in base.folder.iterdir() if p.name.startswith("model.")
+                         and not p.name.endswith((".sha256", ".json")))
+    with open(artifact_file, "ab") as handle:
+        handle.write(b"damage")
+    assert main(["retrain", "--data", str(new_parquet), "--quick", "--no-progress",
+                 "--repository", str(repository), "--reports", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "corrupted" in err
+    assert [v.number for v in list_versions(repository)] == [1]
