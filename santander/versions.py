@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from santander import config
-from santander.errors import SantanderError
-from santander.export import models_dir
+from santander.errors import ExportError, SantanderError
+from santander.export import existing_versions, models_dir, read_model_settings
 
 RETIRED_MARKER = "RETIRED"
 
@@ -53,19 +53,15 @@ class Version:
 
 def list_versions(repository: str | Path, name: str = config.MODEL_NAME) -> list[Version]:
     """Every exported version of `name`, oldest first."""
-    folder = models_dir(repository, name)
     found = []
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            settings = entry / "model-settings.json"
-            if entry.name.isdigit() and settings.is_file():
-                try:
-                    extra = json.loads(settings.read_text())["parameters"]["extra"]
-                    card = extra.get("model_card", {})
-                except (OSError, ValueError, KeyError, TypeError):
-                    card = {}
-                found.append(Version(int(entry.name), entry, is_retired(entry), card))
-    return sorted(found, key=lambda v: v.number)
+    for number in existing_versions(repository, name):
+        folder = models_dir(repository, name) / str(number)
+        try:
+            card = read_model_settings(folder)["parameters"]["extra"].get("model_card", {})
+        except (ExportError, KeyError, TypeError, AttributeError):
+            card = {}                      # unreadable settings: listed, with no card
+        found.append(Version(number, folder, is_retired(folder), card))
+    return found
 
 
 def get_version(repository: str | Path, version: int | str | None,
