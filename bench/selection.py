@@ -1,7 +1,7 @@
 """Selection benchmark: the default full run's time and peak memory, and successive halving
 checked against an exhaustive search over the same space. Written to BENCHMARKS.md.
 
-    python -m bench.selection                    # full: 200,000 rows (~10 minutes on 2 cores)
+    python -m bench.selection                    # full: 200,000 rows (~5 minutes on 2 cores)
     python -m bench.selection --smoke --out /tmp/B.md
 """
 
