@@ -118,6 +118,15 @@ def export_version(estimator: Any, artifact_format: str, threshold: float,
             shutil.rmtree(staging)
 
 
+def load_exported(version_dir: str | Path) -> tuple[artifact.ProbabilityModel, float]:
+    """A version's model (checksum verified) and tuned threshold, as the runtime loads them."""
+    settings = read_model_settings(version_dir)
+    extra = settings["parameters"]["extra"]
+    model = artifact.load(Path(version_dir) / settings["parameters"]["uri"],
+                          extra["artifact_format"])
+    return model, float(extra["threshold"])
+
+
 def read_model_settings(version_dir: str | Path) -> dict[str, Any]:
     path = Path(version_dir) / "model-settings.json"
     try:

@@ -23,7 +23,7 @@ from santander.data.io import Dataset, fingerprint
 from santander.data.schema import N_FEATURES
 from santander.errors import DataError
 from santander.evaluation import holdout_metrics
-from santander.export import read_model_settings
+from santander.export import load_exported, read_model_settings
 from santander.selection import select
 from santander.train import (Split, TrainingOutcome, export_and_report, holdout_split,
                              load_dataset, refit_winner)
@@ -87,14 +87,6 @@ def combine(datasets: list[Dataset], parts: list[dict]) -> Dataset:
                    source=" + ".join(d.source for d in datasets), parts=list(parts))
 
 
-def load_base_model(base: Version) -> tuple[artifact.ProbabilityModel, float]:
-    """The base version's model (checksum verified) and threshold."""
-    settings = read_model_settings(base.folder)
-    extra = settings["parameters"]["extra"]
-    model = artifact.load(base.folder / settings["parameters"]["uri"], extra["artifact_format"])
-    return model, float(extra["threshold"])
-
-
 def base_on_holdout(base_model: tuple[artifact.ProbabilityModel, float], split: Split
                     ) -> dict[str, Any]:
     """The base version scored on the new holdout: is the new version better?"""
@@ -112,7 +104,7 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
     start = time.perf_counter()
     base_version = get_version(repository, base, name)
     check_schema(base_version)
-    base_model = load_base_model(base_version)     # a damaged base stops here, not after CV
+    base_model = load_exported(base_version.folder)     # a damaged base stops here, not after CV
     families = FAMILIES if reselect else [base_configuration(base_version)]
     new = load_new_data(data_path, base_version, quick)
     if append:

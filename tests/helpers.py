@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from santander import artifact
-from santander.export import read_model_settings
+from santander.export import load_exported
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import request as client  # noqa: E402,F401  (the top-level request.py, as users run it)
@@ -14,6 +13,4 @@ import request as client  # noqa: E402,F401  (the top-level request.py, as users
 
 def exported_model(version_dir: Path):
     """The version's artifact, loaded as the runtime loads it."""
-    settings = read_model_settings(version_dir)
-    return artifact.load(version_dir / settings["parameters"]["uri"],
-                         settings["parameters"]["extra"]["artifact_format"])
+    return load_exported(version_dir)[0]
