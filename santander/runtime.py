@@ -13,7 +13,7 @@ from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, Parameters
 from mlserver.utils import get_model_uri
 
-from santander import artifact
+from santander import artifact, heap
 from santander.codec import decode_features, encode_outputs, requested_outputs
 from santander.errors import ExportError
 
@@ -40,6 +40,7 @@ class SantanderRuntime(MLModel):
             return await batched_predict(payload)
 
         self.predict = predict_checked
+        heap.tune_for_serving()
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
