@@ -31,6 +31,13 @@ class LoadResult:
     def throughput(self) -> float:
         return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
 
+    def add(self, other: LoadResult) -> None:
+        """Pool another measurement of the same thing (rounds of one benchmark)."""
+        self.latencies_ms += other.latencies_ms
+        self.errors += other.errors
+        self.seconds += other.seconds
+        self.first_error = self.first_error or other.first_error
+
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 

@@ -27,7 +27,7 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
                   "in-process `inplace_predict`", "gRPC"):
         assert label in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "req/s" in line]
-    assert len(rows) == 8
+    assert len(rows) == 9
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     assert text.count("met") + text.count("**missed**") >= 5
 
