@@ -27,10 +27,11 @@ QUICK_ROWS = 4_000
 # HALVING_FACTOR times more rows, the last rung using all training rows.
 HALVING_FACTOR = 3
 
-# Adaptive batching of the served model. MLServer's batcher makes a lone request wait the
-# whole window, so the window is kept shorter than one request takes to parse: a batch is
-# what has queued up while the model was busy. Under load that still merges dozens of
-# requests (bench/serving.py: BENCHMARKS.md has the figures for 1 ms and 10 ms windows).
+# Adaptive batching of the served model (MLServer's model-settings fields; the runtime's
+# RowBatcher applies them). A batch waits up to the window after its first request, so a
+# lone request waits the whole window: it is kept shorter than one request takes to parse,
+# and a batch is what has queued up meanwhile. Under load that still merges many requests
+# (bench/serving.py: BENCHMARKS.md has the figures for a 1 ms window).
 MAX_BATCH_SIZE = 64
 MAX_BATCH_TIME = 0.0001   # seconds
 

@@ -1,7 +1,9 @@
 """The MLServer runtime: serves whichever family won, at its tuned threshold.
 
 Behind MLServer's public `MLModel` API only, so any V2 server able to host an MLModel can run
-it. Imports no training code: the artifact reader, the codec and the schema are all it needs.
+it. It batches concurrent requests itself (santander/batching.py), with the standard
+`max_batch_size` / `max_batch_time` settings. Imports no training code: the artifact reader,
+the codec, the batcher and the schema are all it needs.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelRes
 from mlserver.utils import get_model_uri
 
 from santander import artifact, heap
+from santander.batching import RowBatcher
 from santander.codec import decode_features, encode_outputs, requested_outputs
 from santander.errors import ExportError
+from santander.metrics import BATCH_ROWS
 
 
 class SantanderRuntime(MLModel):
@@ -29,27 +33,27 @@ class SantanderRuntime(MLModel):
             raise ExportError(f"model {self.name} version {self.version} cannot load: "
                               f"{exc}") from exc
         self._card = extra.get("model_card", {})
-        # MLServer's adaptive batching has wrapped self.predict before load() runs. Checking
-        # each request before it can join a batch means a bad request fails alone, and
-        # duplicate input names are seen before the batcher merges inputs by name.
-        batched_predict = self.predict
-
-        async def predict_checked(payload: InferenceRequest) -> InferenceResponse:
-            requested_outputs(payload)
-            decode_features(payload)
-            return await batched_predict(payload)
-
-        self.predict = predict_checked
+        # This runtime batches decoded rows itself (santander/batching.py says why), with
+        # MLServer's own two settings. MLServer has already wrapped predict() in its batcher
+        # when max_batch_size > 1; dropping that instance attribute leaves the class's
+        # predict(), so requests reach RowBatcher without being merged twice.
+        self.__dict__.pop("predict", None)
+        self._batches = RowBatcher(self._positive_scores, self.settings.max_batch_size,
+                                   self.settings.max_batch_time,
+                                   on_batch=BATCH_ROWS.labels(self.name, self.version).observe)
         heap.tune_for_serving()
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        # Checked and decoded alone, before batching: a bad request fails with its own 400.
         outputs = requested_outputs(payload)
-        X = decode_features(payload)
-        proba = self._model.predict_proba(X)[:, 1]
+        proba = await self._batches.score(decode_features(payload))
         return InferenceResponse(
             id=payload.id, model_name=self.name, model_version=self.version,
             outputs=encode_outputs(outputs, proba, self._threshold))
+
+    def _positive_scores(self, X):
+        return self._model.predict_proba(X)[:, 1]
 
     async def metadata(self) -> MetadataModelResponse:
         # The stock metadata carries only the content type; users want the model card too.

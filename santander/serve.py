@@ -70,6 +70,7 @@ class RunningServer:
     grpc_address: str
     process: subprocess.Popen
     log: Path
+    metrics_url: str = ""
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -81,8 +82,9 @@ def running_server(repository: str | Path, workdir: str | Path, model: str = con
                    grpc_port: int | None = None, metrics_port: int | None = None):
     """A real `mlserver start` on 127.0.0.1 (free ports unless given), stopped on exit."""
     http, grpc = http_port or free_port(), grpc_port or free_port()
+    metrics = metrics_port or free_port()
     env = server_environment(host="127.0.0.1", http_port=http, grpc_port=grpc,
-                             metrics_port=metrics_port or free_port())
+                             metrics_port=metrics)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "mlserver.log"
@@ -90,7 +92,8 @@ def running_server(repository: str | Path, workdir: str | Path, model: str = con
         # cwd: MLServer writes .envs/ and .metrics/ into its working directory.
         process = subprocess.Popen(mlserver_command(Path(repository).resolve()), cwd=workdir,
                                    env=env, stdout=handle, stderr=subprocess.STDOUT)
-    server = RunningServer(f"http://127.0.0.1:{http}", f"127.0.0.1:{grpc}", process, log)
+    server = RunningServer(f"http://127.0.0.1:{http}", f"127.0.0.1:{grpc}", process, log,
+                           f"http://127.0.0.1:{metrics}")
     try:
         wait_until_ready(server.http_url, model, timeout=timeout,
                          is_alive=lambda: process.poll() is None)

@@ -192,7 +192,11 @@ def test_a_corrupted_version_is_skipped_and_the_others_keep_serving(trained_repo
 
 def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_repository, tmp_path,
                                                                  small_csv):
-    """A wide batch window so requests really are merged; a bad caller fails alone."""
+    """A wide batch window so requests really are merged; a bad caller fails alone.
+
+    The runtime counts rows per model call on the metrics port: every good row is scored, in
+    fewer calls than there were requests.
+    """
     import shutil
     from concurrent.futures import ThreadPoolExecutor
     root, outcome = trained_repository
@@ -217,6 +221,10 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
     with running_server(repo, tmp_path / "server") as srv:
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(call, range(16)))
+        batches = _batch_rows_metric(srv.metrics_url)
+    good = [k for k in range(16) if k != 5]
+    assert batches["sum"] == sum(slices[k][1] - slices[k][0] for k in good)
+    assert 1 <= batches["count"] < len(good)
     for k, (status, answer) in enumerate(answers):
         if k == 5:
             assert status == 400 and "null" in answer["error"]
@@ -226,6 +234,18 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
         probability = {o["name"]: o["data"] for o in answer["outputs"]}["probability"]
         np.testing.assert_allclose(probability, model.predict_proba(X[lo:hi].astype(np.float32))[:, 1],
                                    rtol=1e-5)
+
+
+def _batch_rows_metric(metrics_url: str) -> dict[str, float]:
+    """santander_batch_rows' count (model calls) and sum (rows) from the Prometheus text."""
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        for part in ("count", "sum"):
+            if line.startswith(f"santander_batch_rows_{part}{{"):
+                values[part] = float(line.rsplit(" ", 1)[1])
+    return values
 
 
 def test_serve_and_ask_starts_the_server_and_prints_an_answer(trained_repository, tmp_path,

@@ -1,0 +1,16 @@
+"""The runtime's own Prometheus metrics, on MLServer's metrics port.
+
+Registered with prometheus_client's default registry, not through `mlserver.register()`:
+MLServer keeps those in a registry of its own, which its /metrics serves only with parallel
+workers (this deployment runs `parallel_workers` 0). And defined here, not in runtime.py:
+MLServer re-imports (importlib.reload) a model's implementation module whenever it reads the
+model's settings, and registering one name twice is an error.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Histogram
+
+BATCH_ROWS = Histogram("santander_batch_rows", "rows scored per model call (adaptive batching)",
+                       ["model_name", "model_version"],
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
