@@ -1,14 +1,18 @@
-"""A closed-loop load generator for V2 servers: REST (aiohttp) and gRPC (grpc.aio).
+"""A closed-loop load generator for V2 servers, REST and gRPC.
 
-Every request carries one row (200 FP32 features). `sequential` sends one request at a time;
-`concurrent` keeps C requests in flight for a fixed time. Both return a `LoadResult`.
+Every request carries one row (200 FP32 features). `sequential` is one blocking caller sending
+one request at a time (http.client with keep-alive, or a gRPC stub): the lightest client each
+protocol has in Python, so its latency is mostly the server's. `concurrent` keeps C requests
+in flight for a fixed time from asyncio clients (aiohttp, grpc.aio). Both return a `LoadResult`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import time
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,14 +73,67 @@ class RestCaller:
             return None if response.status == 200 else f"HTTP {response.status} {text[:200]!r}"
 
 
+def grpc_request(row: np.ndarray, model: str = MODEL):
+    """The tensor as raw little-endian bytes (`raw_input_contents`), as Triton's client sends
+    it: the protocol's binary form, where REST has only JSON."""
+    from mlserver.grpc import dataplane_pb2 as pb
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="features", datatype="FP32", shape=[1, row.size])
+    return pb.ModelInferRequest(
+        model_name=model, inputs=[tensor],
+        raw_input_contents=[np.ascontiguousarray(row, dtype="<f4").tobytes()])
+
+
+class BlockingRestCaller:
+    def __init__(self, url: str, row: np.ndarray, model: str = MODEL):
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.path = f"/v2/models/{model}/infer"
+        self.body = rest_body(row)
+
+    def __enter__(self):
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        return self
+
+    def __exit__(self, *exc):
+        self.connection.close()
+
+    def call(self) -> str | None:
+        self.connection.request("POST", self.path, self.body,
+                                {"Content-Type": "application/json"})
+        response = self.connection.getresponse()
+        text = response.read()
+        return None if response.status == 200 else f"HTTP {response.status} {text[:200]!r}"
+
+
+class BlockingGrpcCaller:
+    def __init__(self, address: str, row: np.ndarray, model: str = MODEL):
+        self.address = address
+        self.request = grpc_request(row, model)
+
+    def __enter__(self):
+        import grpc
+        from mlserver.grpc import dataplane_pb2_grpc as rpc
+        self.channel = grpc.insecure_channel(self.address)
+        self.stub = rpc.GRPCInferenceServiceStub(self.channel)
+        return self
+
+    def __exit__(self, *exc):
+        self.channel.close()
+
+    def call(self) -> str | None:
+        import grpc
+        try:
+            self.stub.ModelInfer(self.request, timeout=30)
+        except grpc.RpcError as exc:
+            return f"gRPC {exc.code().name} {exc.details()[:200]}"
+        return None
+
+
 class GrpcCaller:
     def __init__(self, address: str, row: np.ndarray, model: str = MODEL):
-        from mlserver.grpc import dataplane_pb2 as pb
         self.address = address
-        tensor = pb.ModelInferRequest.InferInputTensor(
-            name="features", datatype="FP32", shape=[1, row.size],
-            contents=pb.InferTensorContents(fp32_contents=row.tolist()))
-        self.request = pb.ModelInferRequest(model_name=model, inputs=[tensor])
+        self.request = grpc_request(row, model)
         self.channel = None
 
     async def __aenter__(self):
@@ -98,27 +155,37 @@ class GrpcCaller:
         return None
 
 
-async def _timed(caller, result: LoadResult) -> None:
-    start = time.perf_counter()
-    try:
-        error = await caller.call()
-    except Exception as exc:          # a refused or dropped connection is an error too
-        error = f"{type(exc).__name__}: {exc}"
+def _record(result: LoadResult, began: float, error: str | None) -> None:
     if error is None:
-        result.latencies_ms.append((time.perf_counter() - start) * 1000)
+        result.latencies_ms.append((time.perf_counter() - began) * 1000)
     else:
         result.errors += 1
         result.first_error = result.first_error or error
 
 
-async def sequential(make_caller, requests: int, warmup: int = 20) -> LoadResult:
-    async with make_caller() as caller:
+async def _timed(caller, result: LoadResult) -> None:
+    began = time.perf_counter()
+    try:
+        error = await caller.call()
+    except Exception as exc:          # a refused or dropped connection is an error too
+        error = f"{type(exc).__name__}: {exc}"
+    _record(result, began, error)
+
+
+def sequential(make_caller, requests: int, warmup: int = 20) -> LoadResult:
+    """One request at a time from a blocking caller (BlockingRestCaller, BlockingGrpcCaller)."""
+    with make_caller() as caller:
         for _ in range(warmup):
-            await caller.call()
+            caller.call()
         result = LoadResult()
         start = time.perf_counter()
         for _ in range(requests):
-            await _timed(caller, result)
+            began = time.perf_counter()
+            try:
+                error = caller.call()
+            except Exception as exc:      # a refused or dropped connection is an error too
+                error = f"{type(exc).__name__}: {exc}"
+            _record(result, began, error)
         result.seconds = time.perf_counter() - start
     return result
 

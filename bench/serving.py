@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.load import GrpcCaller, LoadResult, RestCaller, concurrent, sequential
+from bench.load import (BlockingGrpcCaller, BlockingRestCaller, GrpcCaller, LoadResult,
+                        RestCaller, concurrent, sequential)
 from bench.report import machine, verdict, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,15 +197,15 @@ def in_process_floor(model_path: Path, X: np.ndarray, smoke: bool) -> dict[str, 
             "per_row_us_at_64": per_row_us}
 
 
-async def measure_phase(server: Server, protocol: str, row: np.ndarray, phase: str,
-                        load: Load) -> LoadResult:
-    if protocol == "rest":
-        make = lambda: RestCaller(server.http_url, row)  # noqa: E731
-    else:
-        make = lambda: GrpcCaller(server.grpc_address, row)  # noqa: E731
+def measure_phase(server: Server, protocol: str, row: np.ndarray, phase: str,
+                  load: Load) -> LoadResult:
+    target = server.http_url if protocol == "rest" else server.grpc_address
     if phase == "sequential":
-        return await sequential(make, load.sequential_requests)
-    return await concurrent(make, int(phase), load.seconds, load.warmup_seconds)
+        caller = BlockingRestCaller if protocol == "rest" else BlockingGrpcCaller
+        return sequential(lambda: caller(target, row), load.sequential_requests)
+    caller = RestCaller if protocol == "rest" else GrpcCaller
+    return asyncio.run(concurrent(lambda: caller(target, row), int(phase), load.seconds,
+                                  load.warmup_seconds))
 
 
 LABELS = {
@@ -259,8 +260,8 @@ def run(smoke: bool, out: Path) -> dict:
             shift = round_number % len(PLAN)
             for name, protocol in PLAN[shift:] + PLAN[:shift]:
                 for phase in PHASES:
-                    results[(name, protocol)][phase].add(asyncio.run(measure_phase(
-                        servers[name], protocol, row, phase, load)))
+                    results[(name, protocol)][phase].add(measure_phase(
+                        servers[name], protocol, row, phase, load))
             print(f"round {round_number + 1}/{load.rounds} done", flush=True)
         memory = {name: server.memory_mib() for name, server in servers.items()}
     entries = {}
@@ -302,8 +303,10 @@ def summarise(results: dict, floor: dict) -> dict:
 def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -> str:
     lines = ["## Serving", "", f"Measured on {machine()}." + (
         " **Smoke run (tiny load): figures are not meaningful.**" if smoke else ""),
-        "Server pinned to core 0, load generator (`bench/load.py`, aiohttp / grpc.aio, "
-        "one row per request) to core 1; same XGBoost model (400 trees, depth 4, 200 "
+        "Server pinned to core 0, load generator (`bench/load.py`, one row per request) to "
+        "core 1: sequential from one blocking caller (http.client / gRPC stub), concurrent "
+        "from asyncio callers (aiohttp / grpc.aio); gRPC sends the row as "
+        "`raw_input_contents`, as Triton's client does; same XGBoost model (400 trees, depth 4, 200 "
         "features) everywhere. All servers up at once; the load visits every configuration "
         f"in each of {load.rounds} round(s) ({load.sequential_requests} sequential requests, "
         f"{load.seconds:g} s at 16 and at 64 concurrent per round), pooled. "
