@@ -9,8 +9,11 @@ ones often enough to show in the tail.
 
 With `config.SERVING_GC_THRESHOLDS` young collections run ~70 times less often, and full ones
 rarer still. Garbage that only the collector can free (reference cycles) waits longer: at most
-one generation's worth of objects, a few MB. Measured with `bench/serving.py`'s rounds,
-64 concurrent REST callers: +50% throughput and p99 from 215 to 80 ms; 16 callers +18%.
+one generation's worth of objects, a few MB. In development runs (rounds as in
+`bench/serving.py`), raised thresholds with `gc.freeze()` gave +52% requests/s at 64
+concurrent REST callers, p99 215 -> 80 ms, and +18% at 16; a second run found these thresholds
+alone as good as both together (1,215 against 1,100 req/s at 64). So there is no freeze: it
+would keep an unloaded model version's reference cycles for the life of the process.
 
 Process-wide, so it is set once, from the runtime's `load()`: with `parallel_workers` 0 that
 is the process that also parses the requests. It never lowers thresholds set higher.
