@@ -1,6 +1,6 @@
 """Serving benchmark: one run, side by side, written to BENCHMARKS.md.
 
-    python -m bench.serving                 # full run (~6 minutes on 2 cores)
+    python -m bench.serving                 # full run (~7 minutes on 2 cores)
     python -m bench.serving --smoke --out /tmp/B.md    # tiny load: keeps the script working
 
 The same XGBoost model (400 trees, depth 4, 200 features) is served by: stock MLServer with
