@@ -79,9 +79,10 @@ class _XGBoostBooster:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
-        if (self.small_batches is not None and len(X) <= trees.SMALL_BATCH_ROWS
-                and np.isfinite(X).all()):
-            positive = self.small_batches.predict(X)
+        small = self.small_batches
+        if (small is not None and X.ndim == 2 and X.shape[1] == small.n_features
+                and len(X) <= trees.SMALL_BATCH_ROWS and np.isfinite(X).all()):
+            positive = small.predict(X)
         else:
             positive = self.booster.inplace_predict(X)
         return np.column_stack([1.0 - positive, positive])

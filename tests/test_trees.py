@@ -66,6 +66,14 @@ def test_the_serving_adapter_gives_xgboost_answers_for_every_batch_size(classifi
                                    atol=1e-6)
 
 
+def test_rows_of_the_wrong_width_are_left_to_xgboost_which_refuses_them(classifier, data,
+                                                                         tmp_path):
+    X, _ = data
+    loaded = artifact.load(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
+    with pytest.raises(ValueError):
+        loaded.predict_proba(X[:2, :-1])
+
+
 def test_missing_values_are_left_to_xgboost(classifier, data, tmp_path):
     X, _ = data
     loaded = artifact.load(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
