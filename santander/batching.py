@@ -32,10 +32,7 @@ class RowBatcher:
         self._on_batch = on_batch
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self._timer: asyncio.TimerHandle | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self._max_batch_size > 1 and self._max_batch_time > 0
+        self.enabled = max_batch_size > 1 and max_batch_time > 0
 
     async def score(self, X: np.ndarray) -> np.ndarray:
         """The model's scores for these rows, computed in one batch with whoever came along."""

@@ -238,14 +238,12 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
 
 def _batch_rows_metric(metrics_url: str) -> dict[str, float]:
     """santander_batch_rows' count (model calls) and sum (rows) from the Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
     with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    values = {}
-    for line in text.splitlines():
-        for part in ("count", "sum"):
-            if line.startswith(f"santander_batch_rows_{part}{{"):
-                values[part] = float(line.rsplit(" ", 1)[1])
-    return values
+        families = text_string_to_metric_families(response.read().decode())
+    samples = next(f.samples for f in families if f.name == "santander_batch_rows")
+    return {s.name.rsplit("_", 1)[1]: s.value for s in samples
+            if s.name in ("santander_batch_rows_count", "santander_batch_rows_sum")}
 
 
 def test_serve_and_ask_starts_the_server_and_prints_an_answer(trained_repository, tmp_path,
