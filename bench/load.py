@@ -1,6 +1,7 @@
 """A closed-loop load generator for V2 servers, REST and gRPC.
 
-Every request carries one row (200 FP32 features). `sequential` is one blocking caller sending
+Every request carries the same rows (one, unless the caller is given more; 200 FP32 features
+each). `sequential` is one blocking caller sending
 one request at a time (http.client with keep-alive, or a gRPC stub): the lightest client each
 protocol has in Python, so its latency is mostly the server's. `concurrent` keeps C requests
 in flight for a fixed time from asyncio clients (aiohttp, grpc.aio). Both return a `LoadResult`.
@@ -9,11 +10,13 @@ in flight for a fixed time from asyncio clients (aiohttp, grpc.aio). Both return
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import time
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -46,15 +49,16 @@ class LoadResult:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
 
-def rest_body(row: np.ndarray) -> bytes:
-    return json.dumps({"inputs": [{"name": "features", "shape": [1, row.size],
-                                   "datatype": "FP32", "data": row.tolist()}]}).encode()
+def rest_body(rows: np.ndarray) -> bytes:
+    rows = np.atleast_2d(rows)
+    return json.dumps({"inputs": [{"name": "features", "shape": list(rows.shape),
+                                   "datatype": "FP32", "data": rows.ravel().tolist()}]}).encode()
 
 
 class RestCaller:
-    def __init__(self, url: str, row: np.ndarray, model: str = MODEL):
+    def __init__(self, url: str, rows: np.ndarray, model: str = MODEL):
         self.url = f"{url.rstrip('/')}/v2/models/{model}/infer"
-        self.body = rest_body(row)
+        self.body = rest_body(rows)
         self.session = None
 
     async def __aenter__(self):
@@ -73,23 +77,24 @@ class RestCaller:
             return None if response.status == 200 else f"HTTP {response.status} {text[:200]!r}"
 
 
-def grpc_request(row: np.ndarray, model: str = MODEL):
+def grpc_request(rows: np.ndarray, model: str = MODEL):
     """The tensor as raw little-endian bytes (`raw_input_contents`), as Triton's client sends
     it: the protocol's binary form, where REST has only JSON."""
     from mlserver.grpc import dataplane_pb2 as pb
+    rows = np.atleast_2d(rows)
     tensor = pb.ModelInferRequest.InferInputTensor(
-        name="features", datatype="FP32", shape=[1, row.size])
+        name="features", datatype="FP32", shape=list(rows.shape))
     return pb.ModelInferRequest(
         model_name=model, inputs=[tensor],
-        raw_input_contents=[np.ascontiguousarray(row, dtype="<f4").tobytes()])
+        raw_input_contents=[np.ascontiguousarray(rows, dtype="<f4").tobytes()])
 
 
 class BlockingRestCaller:
-    def __init__(self, url: str, row: np.ndarray, model: str = MODEL):
+    def __init__(self, url: str, rows: np.ndarray, model: str = MODEL):
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port
         self.path = f"/v2/models/{model}/infer"
-        self.body = rest_body(row)
+        self.body = rest_body(rows)
 
     def __enter__(self):
         self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
@@ -107,9 +112,9 @@ class BlockingRestCaller:
 
 
 class BlockingGrpcCaller:
-    def __init__(self, address: str, row: np.ndarray, model: str = MODEL):
+    def __init__(self, address: str, rows: np.ndarray, model: str = MODEL):
         self.address = address
-        self.request = grpc_request(row, model)
+        self.request = grpc_request(rows, model)
 
     def __enter__(self):
         import grpc
@@ -131,9 +136,9 @@ class BlockingGrpcCaller:
 
 
 class GrpcCaller:
-    def __init__(self, address: str, row: np.ndarray, model: str = MODEL):
+    def __init__(self, address: str, rows: np.ndarray, model: str = MODEL):
         self.address = address
-        self.request = grpc_request(row, model)
+        self.request = grpc_request(rows, model)
         self.channel = None
 
     async def __aenter__(self):
@@ -155,21 +160,20 @@ class GrpcCaller:
         return None
 
 
-def _record(result: LoadResult, began: float, error: str | None) -> None:
-    if error is None:
+@contextlib.contextmanager
+def _timed(result: LoadResult):
+    """Times one call; the body sets `outcome.error` (None: success)."""
+    outcome = SimpleNamespace(error=None)
+    began = time.perf_counter()
+    try:
+        yield outcome
+    except Exception as exc:          # a refused or dropped connection is an error too
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    if outcome.error is None:
         result.latencies_ms.append((time.perf_counter() - began) * 1000)
     else:
         result.errors += 1
-        result.first_error = result.first_error or error
-
-
-async def _timed(caller, result: LoadResult) -> None:
-    began = time.perf_counter()
-    try:
-        error = await caller.call()
-    except Exception as exc:          # a refused or dropped connection is an error too
-        error = f"{type(exc).__name__}: {exc}"
-    _record(result, began, error)
+        result.first_error = result.first_error or outcome.error
 
 
 def sequential(make_caller, requests: int, warmup: int = 20) -> LoadResult:
@@ -180,12 +184,8 @@ def sequential(make_caller, requests: int, warmup: int = 20) -> LoadResult:
         result = LoadResult()
         start = time.perf_counter()
         for _ in range(requests):
-            began = time.perf_counter()
-            try:
-                error = caller.call()
-            except Exception as exc:      # a refused or dropped connection is an error too
-                error = f"{type(exc).__name__}: {exc}"
-            _record(result, began, error)
+            with _timed(result) as outcome:
+                outcome.error = caller.call()
         result.seconds = time.perf_counter() - start
     return result
 
@@ -199,7 +199,8 @@ async def concurrent(make_caller, callers: int, seconds: float,
 
         async def worker():
             while time.perf_counter() < stop_at:
-                await _timed(caller, result if measuring else LoadResult())
+                with _timed(result if measuring else LoadResult()) as outcome:
+                    outcome.error = await caller.call()
 
         tasks = [asyncio.create_task(worker()) for _ in range(callers)]
         await asyncio.sleep(warmup_seconds)

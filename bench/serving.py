@@ -6,8 +6,10 @@
 The same XGBoost model (400 trees, depth 4, 200 features) is served by: stock MLServer with
 its xgboost runtime and stock settings, stock MLServer with `parallel_workers` 0 and no
 batching, a plain FastAPI service, and this project's deployment (our runtime, our settings,
-adaptive batching on). One request is one row. Each server is pinned to core 0 and the load
-generator (this process) to core 1, so they do not steal from each other.
+adaptive batching on). One request is one row, except in the two rows that show what 64
+rows per request do to each protocol. The bare transports MLServer is built on (uvicorn and
+grpc.aio, doing no work) give the floor under its REST and gRPC. Each server is pinned to
+core 0 and the load generator (this process) to core 1, so they do not steal from each other.
 
 All servers run at once, idle but for the one under load, and the load comes in rounds that
 visit every configuration in turn. A shared machine's speed drifts by tens of percent over
@@ -51,6 +53,15 @@ class Load:
 FULL = Load(rounds=5, sequential_requests=200, seconds=2.0, warmup_seconds=0.5)
 SMOKE = Load(rounds=1, sequential_requests=30, seconds=1.0, warmup_seconds=0.2)
 PHASES = ("sequential", "16", "64")
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One row of the table: a configuration, a protocol, and how it is loaded."""
+    config: str
+    protocol: str                       # "rest" or "grpc"
+    rows: int = 1                       # rows per request
+    phases: tuple[str, ...] = PHASES
 
 
 def build_model(folder: Path, rows: int):
@@ -168,6 +179,15 @@ def fastapi_peer(model_path: Path, workdir: Path) -> Server:
     return Server(command, workdir, env, http, None)
 
 
+def bare_transports(workdir: Path) -> Server:
+    from santander.serve import free_port
+    http, grpc = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "bench.bare_transports", "--http-port", str(http),
+               "--grpc-port", str(grpc)]
+    return Server(command, workdir, env, http, grpc)
+
+
 def in_process_floor(model_path: Path, X: np.ndarray, smoke: bool) -> dict[str, float]:
     """One row through XGBoost and through the runtime's small-batch path; 64 rows per row."""
     import xgboost
@@ -197,14 +217,15 @@ def in_process_floor(model_path: Path, X: np.ndarray, smoke: bool) -> dict[str, 
             "per_row_us_at_64": per_row_us}
 
 
-def measure_phase(server: Server, protocol: str, row: np.ndarray, phase: str,
+def measure_phase(server: Server, row: PlanRow, X: np.ndarray, phase: str,
                   load: Load) -> LoadResult:
-    target = server.http_url if protocol == "rest" else server.grpc_address
+    target = server.http_url if row.protocol == "rest" else server.grpc_address
+    rows = X[:row.rows]
     if phase == "sequential":
-        caller = BlockingRestCaller if protocol == "rest" else BlockingGrpcCaller
-        return sequential(lambda: caller(target, row), load.sequential_requests)
-    caller = RestCaller if protocol == "rest" else GrpcCaller
-    return asyncio.run(concurrent(lambda: caller(target, row), int(phase), load.seconds,
+        caller = BlockingRestCaller if row.protocol == "rest" else BlockingGrpcCaller
+        return sequential(lambda: caller(target, rows), load.sequential_requests)
+    caller = RestCaller if row.protocol == "rest" else GrpcCaller
+    return asyncio.run(concurrent(lambda: caller(target, rows), int(phase), load.seconds,
                                   load.warmup_seconds))
 
 
@@ -217,10 +238,17 @@ LABELS = {
     "ours": "this project's deployment (`deploy/` settings, our runtime, batching "
             "64 / 0.1 ms)",
     "ours-1ms": "the same with a 1 ms batching window",
+    "bare": "bare transports, no work: uvicorn + `httptools` and `grpc.aio` on one uvloop, "
+            "as in MLServer (`bench/bare_transports.py`)",
 }
-PLAN = [("stock", "rest"), ("stock", "grpc"), ("stock-httptools", "rest"),
-        ("stock-pw0", "rest"), ("fastapi", "rest"), ("ours", "rest"), ("ours", "grpc"),
-        ("ours-1ms", "rest"), ("ours-1ms", "grpc")]
+SEQUENTIAL = ("sequential",)
+PLAN = [PlanRow("stock", "rest"), PlanRow("stock", "grpc"), PlanRow("stock-httptools", "rest"),
+        PlanRow("stock-pw0", "rest"), PlanRow("fastapi", "rest"), PlanRow("ours", "rest"),
+        PlanRow("ours", "grpc"), PlanRow("ours-1ms", "rest"), PlanRow("ours-1ms", "grpc"),
+        # Where each protocol's cost comes from: the bare transports, and bigger requests.
+        PlanRow("bare", "rest", phases=SEQUENTIAL), PlanRow("bare", "grpc", phases=SEQUENTIAL),
+        PlanRow("ours", "rest", rows=64, phases=SEQUENTIAL),
+        PlanRow("ours", "grpc", rows=64, phases=SEQUENTIAL)]
 
 
 def start_servers(stack: contextlib.ExitStack, folder: Path, repos: dict[str, Path]
@@ -234,6 +262,7 @@ def start_servers(stack: contextlib.ExitStack, folder: Path, repos: dict[str, Pa
         "fastapi": fastapi_peer(folder / "model.ubj", work / "fastapi"),
         "ours": mlserver(repos["ours"], work / "ours"),
         "ours-1ms": mlserver(repos["ours-1ms"], work / "ours-1ms"),
+        "bare": bare_transports(work / "bare"),
     }
     for server in servers.values():
         stack.callback(server.__exit__)        # stops every process, even if one never started
@@ -246,29 +275,29 @@ def run(smoke: bool, out: Path) -> dict:
     load = SMOKE if smoke else FULL
     if os.cpu_count() > 1:
         os.sched_setaffinity(0, {LOAD_CORE})
-    results = {key: {phase: LoadResult() for phase in PHASES} for key in PLAN}
+    results = {row: {phase: LoadResult() for phase in row.phases} for row in PLAN}
     with tempfile.TemporaryDirectory(prefix="santander-bench-") as tmp, \
             contextlib.ExitStack() as stack:
         folder = Path(tmp)
         model, X = build_model(folder, rows=3_000 if smoke else 20_000)
         repos = write_repositories(folder, model)
-        row = X[0]
         floor = in_process_floor(folder / "model.ubj", X, smoke)
         servers = start_servers(stack, folder, repos)
         for round_number in range(load.rounds):
             # Each round starts one configuration later, so none always goes first.
             shift = round_number % len(PLAN)
-            for name, protocol in PLAN[shift:] + PLAN[:shift]:
-                for phase in PHASES:
-                    results[(name, protocol)][phase].add(measure_phase(
-                        servers[name], protocol, row, phase, load))
+            for row in PLAN[shift:] + PLAN[:shift]:
+                for phase in row.phases:
+                    results[row][phase].add(measure_phase(servers[row.config], row, X, phase,
+                                                          load))
             print(f"round {round_number + 1}/{load.rounds} done", flush=True)
         memory = {name: server.memory_mib() for name, server in servers.items()}
     entries = {}
-    for (name, protocol), loads in results.items():
-        entries[(name, protocol)] = {"loads": loads, "memory_mib": memory[name][0],
-                                     "processes": memory[name][1]}
-        print(f"{name:>15} {protocol:<4} " + "  ".join(
+    for row, loads in results.items():
+        name = row.config
+        entries[row] = {"loads": loads, "memory_mib": memory[name][0],
+                        "processes": memory[name][1]}
+        print(f"{name:>15} {row.protocol:<4} {row.rows:>2} row(s) " + "  ".join(
             f"{k}: {r.throughput:.0f}/s p50 {r.percentile(50):.2f} ms "
             f"p99 {r.percentile(99):.2f} ms err {r.errors}" for k, r in loads.items())
             + f"  {memory[name][0]:.0f} MiB", flush=True)
@@ -278,14 +307,20 @@ def run(smoke: bool, out: Path) -> dict:
 
 
 def summarise(results: dict, floor: dict) -> dict:
-    def get(name, protocol, load):
-        return results[(name, protocol)]["loads"][load]
+    by_key = {(row.config, row.protocol, row.rows): entry for row, entry in results.items()}
+
+    def get(name, protocol, load, rows=1):
+        return by_key[(name, protocol, rows)]["loads"][load]
 
     ours64, stock64 = get("ours", "rest", "64"), get("stock", "rest", "64")
     stock64_httptools = get("stock-httptools", "rest", "64")
     ours16, peer16 = get("ours", "rest", "16"), get("fastapi", "rest", "16")
     ours_seq, peer_seq = get("ours", "rest", "sequential"), get("fastapi", "rest", "sequential")
     grpc_seq = get("ours", "grpc", "sequential")
+
+    def grpc_vs_rest(name, rows=1):
+        return (get(name, "grpc", "sequential", rows).percentile(50)
+                / get(name, "rest", "sequential", rows).percentile(50))
     return {
         "throughput_64_vs_stock": ours64.throughput / stock64.throughput,
         "p99_64_vs_stock": ours64.percentile(99) / stock64.percentile(99),
@@ -294,7 +329,9 @@ def summarise(results: dict, floor: dict) -> dict:
         "throughput_16_vs_fastapi": ours16.throughput / peer16.throughput,
         "sequential_p50_vs_fastapi": ours_seq.percentile(50) / peer_seq.percentile(50),
         "grpc_vs_rest_sequential_p50": grpc_seq.percentile(50) / ours_seq.percentile(50),
-        "memory_mib": results[("ours", "rest")]["memory_mib"],
+        "grpc_vs_rest_bare_sequential_p50": grpc_vs_rest("bare"),
+        "grpc_vs_rest_64_rows_sequential_p50": grpc_vs_rest("ours", rows=64),
+        "memory_mib": by_key[("ours", "rest", 1)]["memory_mib"],
         "errors": sum(r.errors for v in results.values() for r in v["loads"].values()),
         "floor": floor,
     }
@@ -303,8 +340,8 @@ def summarise(results: dict, floor: dict) -> dict:
 def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -> str:
     lines = ["## Serving", "", f"Measured on {machine()}." + (
         " **Smoke run (tiny load): figures are not meaningful.**" if smoke else ""),
-        "Server pinned to core 0, load generator (`bench/load.py`, one row per request) to "
-        "core 1: sequential from one blocking caller (http.client / gRPC stub), concurrent "
+        "Server pinned to core 0, load generator (`bench/load.py`, one row per request unless "
+        "marked) to core 1: sequential from one blocking caller (http.client / gRPC stub), concurrent "
         "from asyncio callers (aiohttp / grpc.aio); gRPC sends the row as "
         "`raw_input_contents`, as Triton's client does; same XGBoost model (400 trees, depth 4, 200 "
         "features) everywhere. All servers up at once; the load visits every configuration "
@@ -314,14 +351,16 @@ def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -
         "| configuration | protocol | sequential p50 / p99 | 16 concurrent | 64 concurrent "
         "(p50 / p99) | errors | server memory (PSS) |",
         "| --- | --- | --- | --- | --- | --- | --- |"]
-    for (name, protocol), entry in results.items():
+    for row, entry in results.items():
         loads = entry["loads"]
-        seq, c16, c64 = loads["sequential"], loads["16"], loads["64"]
+        label = LABELS[row.config] + (f", **{row.rows} rows per request**" if row.rows > 1 else "")
+        seq = loads["sequential"]
+        c16 = f"{loads['16'].throughput:.0f} req/s" if "16" in loads else "—"
+        c64 = (f"{loads['64'].throughput:.0f} req/s ({loads['64'].percentile(50):.1f} / "
+               f"{loads['64'].percentile(99):.1f} ms)" if "64" in loads else "—")
         lines.append(
-            f"| {LABELS[name]} | {protocol.upper() if protocol == 'rest' else 'gRPC'} "
-            f"| {seq.percentile(50):.2f} / {seq.percentile(99):.2f} ms "
-            f"| {c16.throughput:.0f} req/s | {c64.throughput:.0f} req/s "
-            f"({c64.percentile(50):.1f} / {c64.percentile(99):.1f} ms) "
+            f"| {label} | {'REST' if row.protocol == 'rest' else 'gRPC'} "
+            f"| {seq.percentile(50):.2f} / {seq.percentile(99):.2f} ms | {c16} | {c64} "
             f"| {sum(r.errors for r in loads.values())} "
             f"| {entry['memory_mib']:.0f} MiB, {entry['processes']} process(es) |")
     lines += [f"| in-process `inplace_predict` (no HTTP) | — | {floor['p50_ms']:.3f} ms (1 row) "
@@ -339,7 +378,10 @@ def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -
          s["throughput_16_vs_fastapi"] >= 1),
         ("sequential p50 (batching on) ≤ 1.5× plain FastAPI",
          f"{s['sequential_p50_vs_fastapi']:.2f}×", s["sequential_p50_vs_fastapi"] <= 1.5),
-        ("gRPC sequential p50 below REST's", f"{s['grpc_vs_rest_sequential_p50']:.2f}×",
+        ("gRPC sequential p50 below REST's",
+         f"{s['grpc_vs_rest_sequential_p50']:.2f}× (bare transports, no work: "
+         f"{s['grpc_vs_rest_bare_sequential_p50']:.2f}×; 64 rows per request: "
+         f"{s['grpc_vs_rest_64_rows_sequential_p50']:.2f}×)",
          s["grpc_vs_rest_sequential_p50"] < 1),
         ("server memory ≤ 300 MiB PSS", f"{s['memory_mib']:.0f} MiB", s["memory_mib"] <= 300),
     ]

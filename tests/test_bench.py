@@ -24,10 +24,12 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
     text = _run("bench.serving", tmp_path / "B.md")
     assert "<!-- serving:start -->" in text and "Smoke run" in text
     for label in ("stock MLServer defaults", "plain FastAPI", "this project's deployment",
-                  "in-process `inplace_predict`", "gRPC"):
+                  "in-process `inplace_predict`", "gRPC", "bare transports",
+                  "64 rows per request"):
         assert label in text
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "req/s" in line]
-    assert len(rows) == 9
+    rows = [line for line in text.splitlines()
+            if line.startswith("| ") and ("| REST |" in line or "| gRPC |" in line)]
+    assert len(rows) == 13
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     assert text.count("met") + text.count("**missed**") >= 5
 
