@@ -134,12 +134,8 @@ class Server:
         return self
 
     def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        from santander.serve import stop_process
+        stop_process(self.process)
         self.log.close()
 
     def memory_mib(self) -> tuple[float, int]:

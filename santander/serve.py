@@ -64,6 +64,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM (MLServer unloads its models and exits), SIGKILL if it has not within `grace`."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class RunningServer:
     http_url: str
@@ -102,9 +112,4 @@ def running_server(repository: str | Path, workdir: str | Path, model: str = con
         print(server.log_text()[-4000:], file=sys.stderr)
         raise
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
