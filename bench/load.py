@@ -1,10 +1,10 @@
 """A closed-loop load generator for V2 servers, REST and gRPC.
 
 Every request carries the same rows (one, unless the caller is given more; 200 FP32 features
-each). `sequential` is one blocking caller sending
-one request at a time (http.client with keep-alive, or a gRPC stub): the lightest client each
-protocol has in Python, so its latency is mostly the server's. `concurrent` keeps C requests
-in flight for a fixed time from asyncio clients (aiohttp, grpc.aio). Both return a `LoadResult`.
+each). `sequential` is one blocking caller sending one request at a time (http.client with
+keep-alive, or a gRPC stub): the lightest client each protocol has in Python, so its latency
+is mostly the server's. `concurrent` keeps C requests in flight for a fixed time from asyncio
+clients (aiohttp, grpc.aio). Both return a `LoadResult`.
 """
 
 from __future__ import annotations

@@ -213,14 +213,14 @@ def in_process_floor(model_path: Path, X: np.ndarray, smoke: bool) -> dict[str, 
             "per_row_us_at_64": per_row_us}
 
 
-def measure_phase(server: Server, row: PlanRow, X: np.ndarray, phase: str,
+def measure_phase(server: Server, plan_row: PlanRow, X: np.ndarray, phase: str,
                   load: Load) -> LoadResult:
-    target = server.http_url if row.protocol == "rest" else server.grpc_address
-    rows = X[:row.rows]
+    target = server.http_url if plan_row.protocol == "rest" else server.grpc_address
+    rows = X[:plan_row.rows]
     if phase == "sequential":
-        caller = BlockingRestCaller if row.protocol == "rest" else BlockingGrpcCaller
+        caller = BlockingRestCaller if plan_row.protocol == "rest" else BlockingGrpcCaller
         return sequential(lambda: caller(target, rows), load.sequential_requests)
-    caller = RestCaller if row.protocol == "rest" else GrpcCaller
+    caller = RestCaller if plan_row.protocol == "rest" else GrpcCaller
     return asyncio.run(concurrent(lambda: caller(target, rows), int(phase), load.seconds,
                                   load.warmup_seconds))
 
@@ -271,7 +271,8 @@ def run(smoke: bool, out: Path) -> dict:
     load = SMOKE if smoke else FULL
     if os.cpu_count() > 1:
         os.sched_setaffinity(0, {LOAD_CORE})
-    results = {row: {phase: LoadResult() for phase in row.phases} for row in PLAN}
+    results = {plan_row: {phase: LoadResult() for phase in plan_row.phases}
+               for plan_row in PLAN}
     with tempfile.TemporaryDirectory(prefix="santander-bench-") as tmp, \
             contextlib.ExitStack() as stack:
         folder = Path(tmp)
@@ -282,18 +283,18 @@ def run(smoke: bool, out: Path) -> dict:
         for round_number in range(load.rounds):
             # Each round starts one configuration later, so none always goes first.
             shift = round_number % len(PLAN)
-            for row in PLAN[shift:] + PLAN[:shift]:
-                for phase in row.phases:
-                    results[row][phase].add(measure_phase(servers[row.config], row, X, phase,
-                                                          load))
+            for plan_row in PLAN[shift:] + PLAN[:shift]:
+                for phase in plan_row.phases:
+                    results[plan_row][phase].add(measure_phase(
+                        servers[plan_row.config], plan_row, X, phase, load))
             print(f"round {round_number + 1}/{load.rounds} done", flush=True)
         memory = {name: server.memory_mib() for name, server in servers.items()}
     entries = {}
-    for row, loads in results.items():
-        name = row.config
-        entries[row] = {"loads": loads, "memory_mib": memory[name][0],
-                        "processes": memory[name][1]}
-        print(f"{name:>15} {row.protocol:<4} {row.rows:>2} row(s) " + "  ".join(
+    for plan_row, loads in results.items():
+        name = plan_row.config
+        entries[plan_row] = {"loads": loads, "memory_mib": memory[name][0],
+                             "processes": memory[name][1]}
+        print(f"{name:>15} {plan_row.protocol:<4} {plan_row.rows:>2} row(s) " + "  ".join(
             f"{k}: {r.throughput:.0f}/s p50 {r.percentile(50):.2f} ms "
             f"p99 {r.percentile(99):.2f} ms err {r.errors}" for k, r in loads.items())
             + f"  {memory[name][0]:.0f} MiB", flush=True)
@@ -303,7 +304,8 @@ def run(smoke: bool, out: Path) -> dict:
 
 
 def summarise(results: dict, floor: dict) -> dict:
-    by_key = {(row.config, row.protocol, row.rows): entry for row, entry in results.items()}
+    by_key = {(plan_row.config, plan_row.protocol, plan_row.rows): entry
+              for plan_row, entry in results.items()}
 
     def get(name, protocol, load, rows=1):
         return by_key[(name, protocol, rows)]["loads"][load]
@@ -337,25 +339,26 @@ def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -
     lines = ["## Serving", "", f"Measured on {machine()}." + (
         " **Smoke run (tiny load): figures are not meaningful.**" if smoke else ""),
         "Server pinned to core 0, load generator (`bench/load.py`, one row per request unless "
-        "marked) to core 1: sequential from one blocking caller (http.client / gRPC stub), concurrent "
-        "from asyncio callers (aiohttp / grpc.aio); gRPC sends the row as "
-        "`raw_input_contents`, as Triton's client does; same XGBoost model (400 trees, depth 4, 200 "
-        "features) everywhere. All servers up at once; the load visits every configuration "
+        "marked) to core 1: sequential from one blocking caller (http.client / gRPC stub), "
+        "concurrent from asyncio callers (aiohttp / grpc.aio); gRPC sends the rows as "
+        "`raw_input_contents`, as Triton's client does; same XGBoost model (400 trees, depth 4, "
+        "200 features) everywhere. All servers up at once; the load visits every configuration "
         f"in each of {load.rounds} round(s) ({load.sequential_requests} sequential requests, "
         f"{load.seconds:g} s at 16 and at 64 concurrent per round), pooled. "
         "`python -m bench.serving` reproduces it.", "",
         "| configuration | protocol | sequential p50 / p99 | 16 concurrent | 64 concurrent "
         "(p50 / p99) | errors | server memory (PSS) |",
         "| --- | --- | --- | --- | --- | --- | --- |"]
-    for row, entry in results.items():
+    for plan_row, entry in results.items():
         loads = entry["loads"]
-        label = LABELS[row.config] + (f", **{row.rows} rows per request**" if row.rows > 1 else "")
+        label = LABELS[plan_row.config] + (
+            f", **{plan_row.rows} rows per request**" if plan_row.rows > 1 else "")
         seq = loads["sequential"]
         c16 = f"{loads['16'].throughput:.0f} req/s" if "16" in loads else "—"
         c64 = (f"{loads['64'].throughput:.0f} req/s ({loads['64'].percentile(50):.1f} / "
                f"{loads['64'].percentile(99):.1f} ms)" if "64" in loads else "—")
         lines.append(
-            f"| {label} | {'REST' if row.protocol == 'rest' else 'gRPC'} "
+            f"| {label} | {'REST' if plan_row.protocol == 'rest' else 'gRPC'} "
             f"| {seq.percentile(50):.2f} / {seq.percentile(99):.2f} ms | {c16} | {c64} "
             f"| {sum(r.errors for r in loads.values())} "
             f"| {entry['memory_mib']:.0f} MiB, {entry['processes']} process(es) |")
