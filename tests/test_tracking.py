@@ -51,7 +51,7 @@ def test_ui_command_serves_the_mlflow_ui_on_localhost(tmp_path):
     import sys
     import time
     import urllib.request
-    from santander.serve import free_port
+    from santander.serve import free_port, stop_process
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "santander", "ui", "--port", str(port)],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -67,5 +67,4 @@ def test_ui_command_serves_the_mlflow_ui_on_localhost(tmp_path):
                 assert time.monotonic() < deadline, "the MLflow UI did not start"
                 time.sleep(0.5)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_process(process, grace=30)
