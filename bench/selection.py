@@ -127,7 +127,7 @@ def render(full: dict, comparison: dict, smoke: bool) -> str:
         f"Measured on {machine()}." + (" **Smoke run (tiny data, quick spaces): figures are "
                                        "not meaningful.**" if smoke else ""),
         "`python -m bench.selection` reproduces it.", "",
-        f"Default full run (`train`: {full['rows']:,} rows, all six families, 5 folds, "
+        f"Default full run (`train`: {full['rows']:,} rows, every family, 5 folds, "
         f"holdout, export): **{minutes:.1f} min** ({timings}); peak memory "
         f"**{peak_gib:.2f} GiB** PSS (this process and its joblib workers). Winner: "
         f"{full['winner']}, holdout F1 {full['holdout_f1']:.4f}.", "",

@@ -13,9 +13,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from santander import trees
+from santander.additive import AdditiveTable
 from santander.errors import ExportError
 
-FILENAMES = {"xgboost": "model.ubj", "lightgbm": "model.txt", "joblib": "model.joblib"}
+FILENAMES = {"xgboost": "model.ubj", "lightgbm": "model.txt", "additive": "model.npz",
+             "joblib": "model.joblib"}
 CHECKSUM_SUFFIX = ".sha256"
 
 
@@ -34,10 +36,17 @@ def sha256_file(path: Path) -> str:
 def save(estimator: Any, artifact_format: str, folder: Path) -> Path:
     """Write the fitted estimator and `<file>.sha256` (sha256sum format) into folder."""
     path = folder / FILENAMES[artifact_format]
+    # Boosters come inside an early-stopping wrapper; the library's model is its estimator_.
+    model = getattr(estimator, "estimator_", estimator)
     if artifact_format == "xgboost":
-        estimator.save_model(path)          # from the classifier: loads back as a classifier
+        booster = model.get_booster()
+        rounds = getattr(estimator, "best_iteration_", None)
+        # XGBoost keeps the rounds past the best one; the served model stops where CV did.
+        (booster[:rounds] if rounds else booster).save_model(path)
     elif artifact_format == "lightgbm":
-        estimator.booster_.save_model(path)
+        model.booster_.save_model(path)     # LightGBM saves up to its best iteration
+    elif artifact_format == "additive":
+        estimator.table_.save(path)         # plain arrays: no pickle, no class of ours
     else:
         import joblib
         joblib.dump(estimator, path)
@@ -107,6 +116,11 @@ def load(path: Path, artifact_format: str) -> ProbabilityModel:
         return _XGBoostBooster(path)
     if artifact_format == "lightgbm":
         return _LightGBMBooster(path)
+    if artifact_format == "additive":
+        try:
+            return AdditiveTable.load(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ExportError(f"artifact {path} is not an additive table: {exc}") from exc
     if artifact_format == "joblib":
         import joblib
         return joblib.load(path)

@@ -12,16 +12,15 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any, Callable
 
-import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 
 from santander.config import SEED
+from santander.estimators import EarlyStopping, HistogramNB, SplineAdditive
 
 @dataclass(frozen=True)
 class Family:
@@ -45,32 +44,14 @@ def _logistic(pos_weight: float, C: float) -> BaseEstimator:
 def _naive_bayes(pos_weight: float, var_smoothing: float) -> BaseEstimator:
     return GaussianNB(var_smoothing=var_smoothing)
 
-class ChunkedBins(KBinsDiscretizer):
-    """KBinsDiscretizer whose transform encodes a block of rows at a time.
-
-    One-hot encoding 128,000 x 200 values at once peaked ~700 MB above the data (float64
-    and int64 intermediates), enough to push a full selection past 3 GiB with two fits side
-    by side; in blocks the intermediates stay small and the sparse result is the same.
-    """
-
-    block_rows = 16_384
-
-    def transform(self, X):
-        if X.shape[0] <= self.block_rows or self.encode != "onehot":
-            return super().transform(X)
-        return sparse.vstack([super(ChunkedBins, self).transform(X[start:start + self.block_rows])
-                              for start in range(0, X.shape[0], self.block_rows)], format="csr")
+def _histogram_nb(pos_weight: float, bandwidth: float) -> BaseEstimator:
+    return HistogramNB(bandwidth=bandwidth)
 
 
-def _additive(pos_weight: float, n_bins: int, C: float) -> BaseEstimator:
-    # One weight per (feature, quantile bin): a sum of per-feature step functions, so a
-    # feature's effect may be non-monotone while features stay additive (the real data is
-    # close to independent given the class). Sparse one-hot keeps it fast and small.
-    return make_pipeline(
-        ChunkedBins(n_bins=n_bins, encode="onehot", strategy="quantile", dtype=np.float32,
-                         quantile_method="averaged_inverted_cdf", subsample=50_000,
-                         random_state=SEED),
-        LogisticRegression(C=C, class_weight="balanced", max_iter=500))
+def _additive(pos_weight: float, n_knots: int, C: float) -> BaseEstimator:
+    # A spline per feature, fitted jointly: non-monotone per-feature effects while features
+    # stay additive (the real data is close to independent given the class).
+    return SplineAdditive(n_knots=n_knots, C=C)
 
 def _extra_trees(pos_weight: float, max_depth: int, min_samples_leaf: int) -> BaseEstimator:
     return ExtraTreesClassifier(
@@ -78,21 +59,30 @@ def _extra_trees(pos_weight: float, max_depth: int, min_samples_leaf: int) -> Ba
         max_features="sqrt", bootstrap=True, max_samples=0.2,
         class_weight="balanced_subsample", n_jobs=1, random_state=SEED)
 
+# The boosters use the settings public solutions found for this data: shallow trees, a low
+# learning rate, a very low feature fraction (features are near-independent, so trees on a
+# few features each generalise best), many rounds, stopped early inside each fit. Unweighted:
+# the decision threshold is tuned afterwards anyway.
+MAX_ROUNDS = 5_000
+
+
 def _xgboost(pos_weight: float, max_depth: int, learning_rate: float,
-             n_estimators: int) -> BaseEstimator:
+             colsample_bytree: float) -> BaseEstimator:
     from xgboost import XGBClassifier
-    return XGBClassifier(
+    return EarlyStopping(XGBClassifier(
         tree_method="hist", max_depth=max_depth, learning_rate=learning_rate,
-        n_estimators=n_estimators, subsample=0.8, colsample_bytree=0.3,
-        scale_pos_weight=pos_weight, eval_metric="logloss", n_jobs=1, random_state=SEED)
+        n_estimators=MAX_ROUNDS, subsample=0.5, colsample_bytree=colsample_bytree,
+        min_child_weight=10, eval_metric="logloss", n_jobs=1, random_state=SEED))
+
 
 def _lightgbm(pos_weight: float, num_leaves: int, learning_rate: float,
-              n_estimators: int) -> BaseEstimator:
+              feature_fraction: float) -> BaseEstimator:
     from lightgbm import LGBMClassifier
-    return LGBMClassifier(
-        num_leaves=num_leaves, learning_rate=learning_rate, n_estimators=n_estimators,
-        subsample=0.8, subsample_freq=1, colsample_bytree=0.3, scale_pos_weight=pos_weight,
-        n_jobs=1, random_state=SEED, verbose=-1)
+    return EarlyStopping(LGBMClassifier(
+        num_leaves=num_leaves, learning_rate=learning_rate, n_estimators=MAX_ROUNDS,
+        subsample=0.4, subsample_freq=5, colsample_bytree=feature_fraction,
+        min_child_samples=80, min_child_weight=10.0, n_jobs=1, random_state=SEED, verbose=-1))
+
 
 FAMILIES: tuple[Family, ...] = (
     Family("logistic", "standardised features + L2 logistic regression", 1, "joblib",
@@ -100,21 +90,24 @@ FAMILIES: tuple[Family, ...] = (
     Family("naive_bayes", "Gaussian naive Bayes", 1, "joblib",
            _naive_bayes, space={"var_smoothing": [1e-9, 1e-3]},
            quick_space={"var_smoothing": [1e-9]}),
-    Family("additive", "additive model: per-feature quantile bins + logistic regression",
-           2, "joblib", _additive,
-           space={"n_bins": [8], "C": [0.01, 0.1]},
-           quick_space={"n_bins": [6], "C": [0.01, 0.1]}),
+    Family("histogram_nb", "naive Bayes with smoothed per-feature class histograms", 2,
+           "additive", _histogram_nb, space={"bandwidth": [4.0, 8.0, 16.0, 32.0]},
+           quick_space={"bandwidth": [8.0]}),
+    Family("additive", "additive model: a cubic spline per feature (quantile knots), "
+           "L2 logistic regression", 2, "additive", _additive,
+           space={"n_knots": [12, 24], "C": [0.001, 0.003, 0.01]},
+           quick_space={"n_knots": [8], "C": [0.003]}),
     Family("extra_trees", "extremely randomised trees, class-balanced", 3, "joblib",
            _extra_trees, space={"max_depth": [10], "min_samples_leaf": [50]},
            quick_space={"max_depth": [8], "min_samples_leaf": [20]}),
-    Family("xgboost", "XGBoost, histogram trees, scale_pos_weight", 4, "xgboost",
-           _xgboost,
-           space={"max_depth": [2, 3], "learning_rate": [0.2], "n_estimators": [300]},
-           quick_space={"max_depth": [1, 2], "learning_rate": [0.3], "n_estimators": [60]}),
-    Family("lightgbm", "LightGBM, leaf-wise trees, scale_pos_weight", 4, "lightgbm",
-           _lightgbm,
-           space={"num_leaves": [2, 4], "learning_rate": [0.2], "n_estimators": [300]},
-           quick_space={"num_leaves": [2, 4], "learning_rate": [0.3], "n_estimators": [60]}),
+    Family("xgboost", "XGBoost, depth-2 histogram trees on 5% of the features per tree, "
+           "early-stopped", 4, "xgboost", _xgboost,
+           space={"max_depth": [2], "learning_rate": [0.05], "colsample_bytree": [0.05]},
+           quick_space={"max_depth": [2], "learning_rate": [0.3], "colsample_bytree": [0.3]}),
+    Family("lightgbm", "LightGBM, 13-leaf trees on 5% of the features per tree, early-stopped",
+           4, "lightgbm", _lightgbm,
+           space={"num_leaves": [13], "learning_rate": [0.05], "feature_fraction": [0.05]},
+           quick_space={"num_leaves": [4], "learning_rate": [0.3], "feature_fraction": [0.3]}),
 )
 
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}

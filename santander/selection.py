@@ -118,11 +118,15 @@ def _halving_plan(family: Family, n_rows: int, quick: bool, min_rows: int) -> li
 
 def _score_oof(y: np.ndarray, oof: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
                ) -> tuple[float, list[float], list[float], list[float]]:
+    """The threshold tuned on all out-of-fold predictions (the one the refit uses), and per
+    fold F1, ROC AUC and PR AUC. Each fold's F1 is taken at a threshold tuned on the other
+    folds' predictions only, so the mean F1 is not flattered by tuning on what it scores."""
     threshold, _ = tune_threshold(y, oof)
     f1s, rocs, prs = [], [], []
-    for _, valid in folds:
+    for others, valid in folds:
         truth, proba = y[valid], oof[valid]
-        f1s.append(float(f1_score(truth, proba >= threshold, zero_division=0)))
+        fold_threshold, _ = tune_threshold(y[others], oof[others])
+        f1s.append(float(f1_score(truth, proba >= fold_threshold, zero_division=0)))
         rocs.append(float(roc_auc_score(truth, proba)))
         prs.append(float(average_precision_score(truth, proba)))
     return threshold, f1s, rocs, prs

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from santander import artifact
-from santander.candidates import get_family
+from santander.candidates import FAMILIES, get_family
 from santander.errors import ExportError
 from santander.export import export_version, existing_versions, models_dir
 
@@ -21,7 +21,7 @@ def data():
     return X, y
 
 
-@pytest.mark.parametrize("family", ["xgboost", "lightgbm", "logistic"])
+@pytest.mark.parametrize("family", [f.name for f in FAMILIES])
 def test_artifact_round_trip_gives_the_same_probabilities(family, data, tmp_path):
     X, y = data
     spec = get_family(family)
@@ -93,3 +93,45 @@ def test_exported_version_is_readable_by_other_users(data, tmp_path):
         mode = stat.S_IMODE(entry.stat().st_mode)
         assert mode & stat.S_IROTH, f"{entry.name} is {oct(mode)}"
         assert not entry.is_dir() or mode & stat.S_IXOTH, f"{entry.name} is {oct(mode)}"
+
+
+@pytest.mark.parametrize("family", [f.name for f in FAMILIES])
+def test_every_family_is_exported_loaded_by_the_runtime_and_answers(family, data, tmp_path):
+    """Export, then MLServer's repository reads the version and the runtime loads and answers
+    a V2 request in-process, as the server would."""
+    import asyncio
+
+    from mlserver.codecs import NumpyCodec
+    from mlserver.repository import SchemalessModelRepository
+    from mlserver.types import InferenceRequest
+
+    from santander.runtime import SantanderRuntime
+
+    X, y = data
+    spec = get_family(family)
+    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    export_version(model, spec.artifact_format, 0.5, {"family": family}, tmp_path / "deploy")
+
+    async def answer():
+        [settings] = await SchemalessModelRepository(str(tmp_path / "deploy")).list()
+        runtime = SantanderRuntime(settings)
+        assert await runtime.load()
+        request = InferenceRequest(inputs=[NumpyCodec.encode_input("features", X[:5])])
+        return await runtime.predict(request)
+
+    response = asyncio.run(answer())
+    outputs = {o.name: np.array(o.data).reshape(o.shape) for o in response.outputs}
+    expected = model.predict_proba(X[:5])[:, 1]
+    np.testing.assert_allclose(outputs["probability"].ravel(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(outputs["label"].ravel(), (expected >= 0.5).astype(int))
+
+
+def test_additive_artifact_is_plain_arrays(data, tmp_path):
+    """No pickle: numpy refuses object arrays when loading, and the file names no class."""
+    X, y = data
+    spec = get_family("additive")
+    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    path = artifact.save(model, "additive", tmp_path)
+    with np.load(path, allow_pickle=False) as arrays:
+        assert sorted(arrays.files) == ["grid", "intercept", "values"]
+    assert b"santander" not in path.read_bytes()

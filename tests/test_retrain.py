@@ -11,6 +11,7 @@ import pytest
 
 from santander.cli import main
 from santander.data.io import write_frame
+from santander.candidates import FAMILIES
 from santander.data.synthetic import generate
 from santander.retrain import retrain
 from santander.versions import list_versions
@@ -68,7 +69,7 @@ def test_retrain_append_trains_on_base_rows_plus_new_rows(repository, new_parque
 def test_retrain_reselect_reruns_the_whole_selection(repository, new_parquet, tmp_path):
     outcome = retrain(new_parquet, reselect=True, repository=repository,
                       reports_dir=tmp_path / "reports", quick=True, progress=False)
-    assert len(outcome.report["candidates"]) == 6
+    assert len(outcome.report["candidates"]) == len(FAMILIES)
     assert outcome.report["model_card"]["retraining"]["reselect"] is True
 
 
