@@ -36,6 +36,7 @@ test: setup
 bench: setup
 	$(PY) -m bench.serving
 	$(PY) -m bench.selection
+	$(PY) -m bench.quality --reference
 
 clean:
 	rm -rf reports deploy/models .envs .metrics

@@ -22,7 +22,7 @@ def cmd_make_data(args: argparse.Namespace) -> int:
     from santander.data.io import write_frame, _suffix
     from santander.data.synthetic import generate
     _suffix(Path(args.out))       # refuse an unsupported file type before generating
-    frame = generate(args.rows, seed=args.seed)
+    frame = generate(args.rows, seed=args.seed, generator=args.generator)
     out = write_frame(frame, args.out)
     print(f"wrote {len(frame)} rows ({int(frame['target'].sum())} positive) to {out}")
     return 0
@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     make = commands.add_parser("make-data", help="write the built-in synthetic training data")
     make.add_argument("--rows", type=_rows, default=config.DEFAULT_ROWS)
     make.add_argument("--seed", type=int, default=config.SEED)
+    make.add_argument("--generator", choices=("santander", "alternative"), default="santander",
+                      help="the built-in data (default), or a second one with a known "
+                           "posterior for checking model quality")
     make.add_argument("--out", default=str(config.DEFAULT_DATA), help=".csv or .parquet")
     make.set_defaults(func=cmd_make_data)
 

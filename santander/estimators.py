@@ -105,10 +105,13 @@ class SplineAdditive(_Additive):
                 loss += float(np.sum(np.logaddexp(0.0, z) - t * z))
                 residual = special.expit(z) - t
                 grad_intercept += float(residual.sum())
-                weight = residual[:, None] * a
-                grad_values += np.bincount(idx.ravel(), (residual[:, None] - weight).ravel(),
-                                           minlength=size)
-                grad_values += np.bincount(idx.ravel() + 1, weight.ravel(), minlength=size)
+                # A value at grid point i gets (1 - a) * residual; point i + 1 gets
+                # a * residual: two bincounts over the lower points, the second shifted by one.
+                flat = idx.ravel()
+                toward_next = np.bincount(flat, (residual[:, None] * a).ravel(), minlength=size)
+                grad_values += np.bincount(flat, np.repeat(residual, idx.shape[1]),
+                                           minlength=size) - toward_next
+                grad_values[1:] += toward_next[:-1]
             grad_theta = grad_values.reshape(n_features, n_points) @ basis
             value = self.C * loss + 0.5 * float(theta.ravel() @ theta.ravel())
             gradient = np.concatenate([[self.C * grad_intercept],

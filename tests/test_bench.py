@@ -40,3 +40,16 @@ def test_selection_benchmark_smoke_and_sections_are_kept(tmp_path):
     text = _run("bench.selection", out)
     assert "kept" in text and "<!-- selection:start -->" in text
     assert "successive halving" in text and "exhaustive" in text and "peak memory" in text
+
+
+def test_quality_benchmark_smoke_reports_every_family_against_the_bayes_limit(tmp_path):
+    from santander.candidates import FAMILIES
+    text = _run("bench.quality", tmp_path / "B.md")
+    assert "<!-- quality:start -->" in text and "Smoke run" in text
+    for generator in ("`santander` generator", "`alternative` generator"):
+        assert generator in text
+    for family in FAMILIES:
+        assert text.count(f"| {family.name} |") + text.count(f"| **{family.name}** (served) |") == 2
+    targets = [line for line in text.splitlines() if "of Bayes" in line]
+    assert len(targets) == 4
+    assert all(line.endswith(("| met |", "| **missed** |")) for line in targets)

@@ -118,20 +118,33 @@ class GridModel:
         return frame
 
 
-def _grid(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Cells over [low, high] per feature: start, width, top, and every cell's edges and centre."""
-    start = np.rint(low * LATTICE).astype(np.int64)
-    top = np.rint(high * LATTICE).astype(np.int64)
-    width = np.maximum(1, -(-(top - start + 1) // MAX_CELLS))
-    k = np.arange(MAX_CELLS)
-    first = start[:, None] + k * width[:, None]
-    last = np.minimum(first + width[:, None] - 1, top[:, None])
-    valid = first <= top[:, None]
-    first = np.minimum(first, top[:, None] + 1)
-    last = np.maximum(last, first - 1)
-    lower = (first - 0.5) / LATTICE
-    upper = (last + 0.5) / LATTICE
-    return start, width, top, lower, upper, (lower + upper) / 2, valid
+@dataclass(frozen=True)
+class _Cells:
+    """Per feature, cells of whole lattice steps over [low, high] (padded to MAX_CELLS)."""
+
+    start: np.ndarray       # (F,) lattice index of the first value
+    width: np.ndarray       # (F,) lattice values per cell
+    top: np.ndarray         # (F,) lattice index of the last value
+    lower: np.ndarray       # (F, K) each cell's edges and centre, in feature units
+    upper: np.ndarray
+    centre: np.ndarray
+    valid: np.ndarray       # (F, K) False for padding past the last value
+
+    @classmethod
+    def over(cls, low: np.ndarray, high: np.ndarray) -> "_Cells":
+        start = np.rint(low * LATTICE).astype(np.int64)
+        top = np.rint(high * LATTICE).astype(np.int64)
+        width = np.maximum(1, -(-(top - start + 1) // MAX_CELLS))
+        first = start[:, None] + np.arange(MAX_CELLS) * width[:, None]
+        valid = first <= top[:, None]
+        first = np.minimum(first, top[:, None] + 1)          # padding: empty, at the top
+        last = np.maximum(np.minimum(first + width[:, None] - 1, top[:, None]), first - 1)
+        lower, upper = (first - 0.5) / LATTICE, (last + 0.5) / LATTICE
+        return cls(start, width, top, lower, upper, (lower + upper) / 2, valid)
+
+    def model(self, log0: np.ndarray, log1: np.ndarray, positive_rate: float) -> GridModel:
+        return GridModel(start=self.start, width=self.width, top=self.top,
+                         log_prob=np.stack([log0, log1]), positive_rate=positive_rate)
 
 
 def _normalise(log_mass: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -139,13 +152,13 @@ def _normalise(log_mass: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return log_mass - special.logsumexp(log_mass, axis=-1, keepdims=True)
 
 
-def _cdf_at(log_prob: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-            x: np.ndarray) -> np.ndarray:
+def _cdf_at(log_prob: np.ndarray, cells: _Cells, x: np.ndarray) -> np.ndarray:
     """Per feature, the CDF at x, linear inside a cell (the lattice values are uniform there)."""
     prob = np.exp(log_prob)
     cum = np.cumsum(prob, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        inside = np.clip(np.nan_to_num((x[:, None] - lower) / (upper - lower)), 0.0, 1.0)
+        inside = np.clip(np.nan_to_num((x[:, None] - cells.lower)
+                                       / (cells.upper - cells.lower)), 0.0, 1.0)
     return (cum - prob * (1.0 - inside)).max(axis=-1, where=inside > 0, initial=0.0)
 
 
@@ -185,8 +198,8 @@ def _skew_for_mean(table: pd.DataFrame, beta: np.ndarray, positive_rate: float) 
     return np.clip((t + half - z99) / (half - t), 0.5, 2.0)
 
 
-def _class0_log_prob(table: pd.DataFrame, skew: np.ndarray, lower: np.ndarray,
-                     upper: np.ndarray, valid: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def _class0_log_prob(table: pd.DataFrame, skew: np.ndarray, cells: _Cells,
+                     beta: np.ndarray) -> np.ndarray:
     """Cell probabilities of a skewed generalised normal through class 0's 1% and 99% quantiles."""
     sd, z99 = _unit_gennorm(beta)
     width = (table["q99_0"].to_numpy() - table["q01_0"].to_numpy()) / z99
@@ -201,29 +214,30 @@ def _class0_log_prob(table: pd.DataFrame, skew: np.ndarray, lower: np.ndarray,
         b = beta[:, None]
         return 0.5 + np.sign(u) / 2 * special.gammainc(1 / b, np.abs(u) ** b)
 
-    mass = np.clip(cdf(upper) - cdf(lower), 1e-300, None)
-    return _normalise(np.log(mass), valid)
+    mass = np.clip(cdf(cells.upper) - cdf(cells.lower), 1e-300, None)
+    return _normalise(np.log(mass), cells.valid)
 
 
-def _solve_tails(base: np.ndarray, steps: tuple[np.ndarray, np.ndarray],
-                 lower: np.ndarray, upper: np.ndarray, valid: np.ndarray,
-                 q01: np.ndarray, q99: np.ndarray) -> np.ndarray:
-    """Class 1's log probabilities: `base` times exp(t_left * left step + t_right * right step),
-    the two strengths solved so that class 1's 1% and 99% quantiles are q01 and q99."""
-    left_step, right_step = steps
+def _pin_quantiles(base: np.ndarray, cells: _Cells, q01: np.ndarray, q99: np.ndarray,
+                   std: np.ndarray) -> np.ndarray:
+    """`base` times exp(t_left * left step + t_right * right step), normalised, with the two
+    strengths solved so that the 1% and 99% quantiles are q01 and q99. The steps are smooth
+    (a quarter std wide) and sit at the quantiles, so the body of the density is left as is."""
+    left_step = _step(cells.centre, q01, 0.25 * std, -1)
+    right_step = _step(cells.centre, q99, 0.25 * std, 1)
     t_left = np.zeros(len(q01))
     t_right = np.zeros(len(q01))
     # Each step lifts its own tail only, so a logit update per tail converges in a few rounds.
     for _ in range(25):
-        log1 = _normalise(base + t_left[:, None] * left_step + t_right[:, None] * right_step,
-                          valid)
-        below = np.clip(_cdf_at(log1, upper, lower, q01), 1e-9, 1 - 1e-9)
-        above = np.clip(1 - _cdf_at(log1, upper, lower, q99), 1e-9, 1 - 1e-9)
+        log_prob = _normalise(base + t_left[:, None] * left_step + t_right[:, None] * right_step,
+                              cells.valid)
+        below = np.clip(_cdf_at(log_prob, cells, q01), 1e-9, 1 - 1e-9)
+        above = np.clip(1 - _cdf_at(log_prob, cells, q99), 1e-9, 1 - 1e-9)
         t_left += special.logit(0.01) - special.logit(below)
         t_right += special.logit(0.01) - special.logit(above)
         if max(np.abs(below - 0.01).max(), np.abs(above - 0.01).max()) < 1e-5:
             break
-    return log1
+    return log_prob
 
 
 def _step(x: np.ndarray, at: np.ndarray, scale: np.ndarray, side: int) -> np.ndarray:
@@ -240,8 +254,7 @@ def santander_like(shift: float = CALIBRATION["shift"],
     table = load_feature_table().loc[list(FEATURES)]
     std = table["std"].to_numpy()
     mean = table["mean"].to_numpy()
-    start, width, top, lower, upper, centre, valid = _grid(table["min"].to_numpy(),
-                                                           table["max"].to_numpy())
+    cells = _Cells.over(table["min"].to_numpy(), table["max"].to_numpy())
     ratio = ((table["q99"] - table["q01"]) / table["std"]).to_numpy()
     beta = np.array([_beta_for_ratio(r) for r in ratio])
     mid0 = (table["q01_0"] + table["q99_0"]).to_numpy() / 2
@@ -250,7 +263,7 @@ def santander_like(shift: float = CALIBRATION["shift"],
     w1 = (table["q99_1"] - table["q01_1"]).to_numpy()
     direction = (mid1 - mid0) / std                      # ~0.06 std: sign and relative size
     spread = np.log(w1 / w0)                             # ~+0.01: class 1 a little wider
-    z = (centre - mid0[:, None]) / std[:, None]
+    z = (cells.centre - mid0[:, None]) / std[:, None]
 
     rng = np.random.default_rng(_SHAPE_SEED)
     n = len(std)
@@ -262,27 +275,23 @@ def santander_like(shift: float = CALIBRATION["shift"],
             + bumps * sum(height[:, i, None] * np.exp(-0.5 * ((z - at[:, i, None])
                                                               / sigma[:, i, None]) ** 2)
                           for i in range(2)))
-    def tail_steps(c: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
-        q01, q99 = table[f"q01_{c}"].to_numpy(), table[f"q99_{c}"].to_numpy()
-        return (_step(centre, q01, 0.25 * std, -1), _step(centre, q99, 0.25 * std, 1)), q01, q99
-
     # The mixture's mean is matched through class 0's skew (right scale / left scale; its
     # quantiles stay fixed). Start from the closed form for two skewed generalised normals,
     # then correct a few rounds for class 1's actual shape: a larger skew moves class 0's
     # location left, so its mean falls, by ~0.75 std per unit of log skew.
     skew = _skew_for_mean(table, beta, positive_rate)
     for _ in range(3):
-        base = _class0_log_prob(table, skew, lower, upper, valid, beta)
+        base = _class0_log_prob(table, skew, cells, beta)
         # Truncating to the published [min, max] moves a quantile close to a bound: class 0's
         # tails are pinned the same way as class 1's.
-        log0 = _solve_tails(base, *tail_steps(0)[:1], lower, upper, valid, *tail_steps(0)[1:])
-        log1 = _solve_tails(base + body, *tail_steps(1)[:1], lower, upper, valid,
-                            *tail_steps(1)[1:])
+        log0 = _pin_quantiles(base, cells, table["q01_0"].to_numpy(),
+                              table["q99_0"].to_numpy(), std)
+        log1 = _pin_quantiles(base + body, cells, table["q01_1"].to_numpy(),
+                              table["q99_1"].to_numpy(), std)
         mix = (1 - positive_rate) * np.exp(log0) + positive_rate * np.exp(log1)
-        error = ((mix * centre).sum(axis=1) - mean) / std
+        error = ((mix * cells.centre).sum(axis=1) - mean) / std
         skew = np.clip(skew * np.exp(error / 0.75), 0.4, 2.5)
-    return GridModel(start=start, width=width, top=top, log_prob=np.stack([log0, log1]),
-                     positive_rate=positive_rate)
+    return cells.model(log0, log1, positive_rate)
 
 
 # --- the second generator, for checking that quality does not fit one generator -------------
@@ -293,11 +302,13 @@ def alternative(strength: float = 0.12, positive_rate: float = REAL_POSITIVE_RAT
     rng = np.random.default_rng(7)
     n = len(FEATURES)
     low, high = np.full(n, -6.0), np.full(n, 6.0)
-    start, width, top, lower, upper, centre, valid = _grid(low, high)
+    cells = _Cells.over(low, high)
+    centre = cells.centre
     gap = rng.uniform(0.5, 1.5, n)[:, None]
     weight = rng.uniform(0.2, 0.8, n)[:, None]
     log0 = _normalise(np.log(weight * stats.norm.pdf(centre, -gap, 0.8)
-                             + (1 - weight) * stats.norm.pdf(centre, gap, 0.8) + 1e-300), valid)
+                             + (1 - weight) * stats.norm.pdf(centre, gap, 0.8) + 1e-300),
+                      cells.valid)
     period = rng.uniform(1.0, 3.0, n)[:, None]
     phase = rng.uniform(0, 2 * np.pi, n)[:, None]
     slope = rng.normal(0.0, 0.5, n)[:, None]
@@ -305,9 +316,7 @@ def alternative(strength: float = 0.12, positive_rate: float = REAL_POSITIVE_RAT
     scale = rng.exponential(1.0, n)[:, None]
     effect = strength * scale * (np.sin(2 * np.pi * centre / period + phase)
                                  + slope * np.maximum(centre - knee, 0.0))
-    log1 = _normalise(log0 + effect, valid)
-    return GridModel(start=start, width=width, top=top, log_prob=np.stack([log0, log1]),
-                     positive_rate=positive_rate)
+    return cells.model(log0, _normalise(log0 + effect, cells.valid), positive_rate)
 
 
 GENERATORS = {"santander": santander_like, "alternative": alternative}
