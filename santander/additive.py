@@ -19,33 +19,48 @@ import numpy as np
 _BLOCK_ROWS = 16_384     # rows located at a time: keeps the (rows x features) scratch small
 
 
+class Locator:
+    """Finds, for each value X[i, j], the flat index into grid (F, P) of the grid point at or
+    below it, and how far (0..1) it lies towards the next point. Built once per grid: the
+    search array is what a lone row would otherwise spend most of its time rebuilding."""
+
+    def __init__(self, grid: np.ndarray):
+        n_features, self.n_points = grid.shape
+        self.low, high = grid[:, 0], grid[:, -1]
+        self.span = np.where(high > self.low, high - self.low, 1.0)
+        self.high = high
+        # Every feature's grid scaled into [2j, 2j + 1] and laid end to end: one sorted
+        # array, so one searchsorted places a whole block of rows (a loop over 200 features
+        # costs ~10x).
+        self.offset = 2.0 * np.arange(n_features)
+        self.first = np.arange(n_features) * self.n_points
+        self.flat_grid = grid.ravel()
+        self.flat_scaled = ((grid - self.low[:, None]) / self.span[:, None]
+                            + self.offset[:, None]).ravel()
+
+    def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        clipped = np.clip(X, self.low, self.high)
+        position = np.searchsorted(self.flat_scaled, (clipped - self.low) / self.span
+                                   + self.offset, side="right")
+        index = np.clip(position - 1 - self.first, 0, self.n_points - 2) + self.first
+        left, right = self.flat_grid[index], self.flat_grid[index + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alpha = np.where(right > left, (clipped - left) / (right - left), 0.0)
+        return index, np.clip(alpha, 0.0, 1.0)
+
+
 def locate(grid: np.ndarray, X: np.ndarray, index_dtype=np.int64, alpha_dtype=np.float64
            ) -> tuple[np.ndarray, np.ndarray]:
-    """For each value X[i, j]: the flat index into grid (F, P) of the grid point at or below
-    it, and how far (0..1) it lies towards the next point. NaN is not expected here: the
-    codec refuses it before a model sees a row."""
+    """Locator(grid)(X) for many rows: a block at a time, compactly stored (training uses
+    int32 and float32 for its (rows x features) arrays). NaN is not expected: the codec
+    refuses it before a model sees a row."""
     X = np.asarray(X, dtype=np.float64)
-    n_features, n_points = grid.shape
-    low, high = grid[:, 0], grid[:, -1]
-    span = np.where(high > low, high - low, 1.0)
-    # Every feature's grid scaled into [2j, 2j + 1] and laid end to end: one sorted array,
-    # so one searchsorted places a whole block of rows (a loop over 200 features costs ~10x).
-    offset = 2.0 * np.arange(n_features)
-    flat_grid = grid.ravel()
-    flat_scaled = ((grid - low[:, None]) / span[:, None] + offset[:, None]).ravel()
-    first = np.arange(n_features) * n_points
+    locator = Locator(grid)
     index = np.empty(X.shape, dtype=index_dtype)
     alpha = np.empty(X.shape, dtype=alpha_dtype)
     for start in range(0, len(X), _BLOCK_ROWS):
         block = slice(start, start + _BLOCK_ROWS)
-        clipped = np.clip(X[block], low, high)
-        position = np.searchsorted(flat_scaled, (clipped - low) / span + offset, side="right")
-        where = np.clip(position - 1 - first, 0, n_points - 2) + first
-        left, right = flat_grid[where], flat_grid[where + 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fraction = np.where(right > left, (clipped - left) / (right - left), 0.0)
-        index[block] = where
-        alpha[block] = np.clip(fraction, 0.0, 1.0)
+        index[block], alpha[block] = locator(X[block])
     return index, alpha
 
 
@@ -71,6 +86,8 @@ class AdditiveTable:
             raise ValueError("additive table holds a non-finite number")
         if np.any(np.diff(self.grid, axis=1) < 0):
             raise ValueError("additive table grid is not sorted per feature")
+        object.__setattr__(self, "_locator", Locator(self.grid))
+        object.__setattr__(self, "_flat_values", self.values.ravel())
 
     @property
     def n_features(self) -> int:
@@ -78,14 +95,23 @@ class AdditiveTable:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """(n, F): each feature's exact contribution to each row's log-odds."""
-        return interpolate(self.values, *locate(self.grid, X))
+        X = np.asarray(X, dtype=np.float64)
+        if len(X) <= _BLOCK_ROWS:
+            index, alpha = self._locator(X)
+        else:
+            index, alpha = locate(self.grid, X)
+        lower = self._flat_values[index]
+        return lower + alpha * (self._flat_values[index + 1] - lower)
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
         return self.intercept + self.contributions(X).sum(axis=1)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         positive = 1.0 / (1.0 + np.exp(-self.log_odds(X)))
-        return np.column_stack([1.0 - positive, positive])
+        proba = np.empty((len(positive), 2))
+        proba[:, 0] = 1.0 - positive
+        proba[:, 1] = positive
+        return proba
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as handle:

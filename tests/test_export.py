@@ -135,3 +135,29 @@ def test_additive_artifact_is_plain_arrays(data, tmp_path):
     with np.load(path, allow_pickle=False) as arrays:
         assert sorted(arrays.files) == ["grid", "intercept", "values"]
     assert b"santander" not in path.read_bytes()
+
+
+def test_an_additive_artifact_loads_without_any_training_module(data, tmp_path):
+    """The serving side's loader, in a fresh interpreter: no training code, no scikit-learn."""
+    import subprocess
+    import sys
+
+    X, y = data
+    for family in ("additive", "histogram_nb"):
+        spec = get_family(family)
+        model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+        folder = tmp_path / family
+        folder.mkdir()
+        path = artifact.save(model, "additive", folder)
+        probe = ("import sys; from pathlib import Path; from santander import artifact; "
+                 f"m = artifact.load(Path({str(path)!r}), 'additive'); "
+                 "import numpy as np; m.predict_proba(np.zeros((1, 200))); "
+                 "print(' '.join(sorted(n for n in sys.modules if n.startswith(('santander.', "
+                 "'sklearn', 'scipy', 'joblib')))))")
+        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                check=True).stdout.split()
+        assert not [name for name in loaded
+                    if name.startswith(("sklearn", "scipy", "joblib", "santander.estimators",
+                                        "santander.candidates", "santander.selection",
+                                        "santander.train"))], loaded
+        assert "santander.additive" in loaded
