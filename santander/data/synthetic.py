@@ -149,17 +149,23 @@ class _Cells:
 
 def _normalise(log_mass: np.ndarray, valid: np.ndarray) -> np.ndarray:
     log_mass = np.where(valid, log_mass, -np.inf)
-    return log_mass - special.logsumexp(log_mass, axis=-1, keepdims=True)
+    peak = log_mass.max(axis=-1, keepdims=True)
+    return log_mass - (peak + np.log(np.exp(log_mass - peak).sum(axis=-1, keepdims=True)))
 
 
 def _cdf_at(log_prob: np.ndarray, cells: _Cells, x: np.ndarray) -> np.ndarray:
     """Per feature, the CDF at x, linear inside a cell (the lattice values are uniform there)."""
     prob = np.exp(log_prob)
     cum = np.cumsum(prob, axis=-1)
+    # The last cell starting below x holds it (cells are sorted; padding starts at the top).
+    k = (cells.lower < x[:, None]).sum(axis=1) - 1
+    rows = np.arange(len(x))
+    if np.any(k < 0):
+        raise ValueError("a quantile lies below its feature's range")
+    lower, upper = cells.lower[rows, k], cells.upper[rows, k]
     with np.errstate(divide="ignore", invalid="ignore"):
-        inside = np.clip(np.nan_to_num((x[:, None] - cells.lower)
-                                       / (cells.upper - cells.lower)), 0.0, 1.0)
-    return (cum - prob * (1.0 - inside)).max(axis=-1, where=inside > 0, initial=0.0)
+        inside = np.clip(np.nan_to_num((x - lower) / (upper - lower)), 0.0, 1.0)
+    return cum[rows, k] - prob[rows, k] * (1.0 - inside)
 
 
 # --- the built-in generator ------------------------------------------------------------------
