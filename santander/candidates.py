@@ -1,7 +1,8 @@
 """The model families and their search spaces. Declarative: nothing is fitted here.
 
-Families go from simple to complex. Each handles the ~1:9 class imbalance its own way (class
-weights or `scale_pos_weight`); the decision threshold is tuned later in any case. Every
+Families go from simple to complex. The linear and tree-ensemble families weight the ~1:9
+classes; the per-feature models and the boosters are fitted unweighted (their probabilities
+stay calibrated); the decision threshold is tuned later in any case. Every
 estimator is single-threaded: selection runs folds in parallel, and on a busy 2-core box one
 thread per fit is far faster than two fits fighting over both cores.
 """
