@@ -66,9 +66,9 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
     start = time.perf_counter()
     selection = select(X, y, quick=smoke, progress=False)
     seconds = time.perf_counter() - start
-    families = []
+    families, fitted = [], {}
     for candidate in selection.ranking:
-        estimator = get_family(candidate.family).build(pos_weight=positive_weight(y),
+        estimator = fitted[candidate.family] = get_family(candidate.family).build(pos_weight=positive_weight(y),
                                                        **candidate.params).fit(X, y)
         proba = estimator.predict_proba(X_fresh)[:, 1]
         families.append({
@@ -77,11 +77,10 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
             "fresh": Score(float(roc_auc_score(y_fresh, proba)),
                            _f1_at(y_fresh, proba, candidate.threshold))})
     winner = selection.winner
-    served = get_family(winner.family).build(pos_weight=positive_weight(y),
-                                             **winner.params).fit(X, y)
     return {"generator": generator, "rows": rows, "bayes": bayes, "families": families,
             "winner": winner.family, "selection_seconds": seconds,
-            "lone_row_ms": lone_row_ms(served, get_family(winner.family).artifact_format,
+            "lone_row_ms": lone_row_ms(fitted[winner.family],
+                                       get_family(winner.family).artifact_format,
                                        X_fresh[:1])}
 
 

@@ -87,7 +87,6 @@ class AdditiveTable:
         if np.any(np.diff(self.grid, axis=1) < 0):
             raise ValueError("additive table grid is not sorted per feature")
         object.__setattr__(self, "_locator", Locator(self.grid))
-        object.__setattr__(self, "_flat_values", self.values.ravel())
 
     @property
     def n_features(self) -> int:
@@ -100,8 +99,7 @@ class AdditiveTable:
             index, alpha = self._locator(X)
         else:
             index, alpha = locate(self.grid, X)
-        lower = self._flat_values[index]
-        return lower + alpha * (self._flat_values[index + 1] - lower)
+        return interpolate(self.values, index, alpha)
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
         return self.intercept + self.contributions(X).sum(axis=1)
