@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from santander.cli import main
-from santander.data.io import load_features, write_frame
-from santander.data.synthetic import generate
+from santander.training.data.io import load_features, write_frame
+from santander.training.data.synthetic import generate
 from santander.export import export_version
-from santander.candidates import get_family
-from santander.retrain import retrain
-from santander.serve import running_server
-from santander.versions import list_versions
+from santander.training.candidates import get_family
+from santander.training.retrain import retrain
+from santander.ops.launcher import running_server
+from santander.ops.versions import list_versions
 
 from helpers import client
 

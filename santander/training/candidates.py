@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from santander.config import SEED
-from santander.estimators import EarlyStopping, HistogramNB, SplineAdditive
+from santander.training.estimators import EarlyStopping, HistogramNB, SplineAdditive
 
 @dataclass(frozen=True)
 class Family:
@@ -68,8 +68,8 @@ def _extra_trees(pos_weight: float, max_depth: int, min_samples_leaf: int) -> Ba
 # few features each generalise best), many rounds, stopped early inside each fit. Unweighted:
 # the decision threshold is tuned afterwards anyway. XGBoost's learning rate is higher than
 # LightGBM's: its histograms are built row-wise over every feature, so a low feature fraction
-# does not make its rounds cheaper (~60 ms a round on 128,000 rows, one thread), and at 0.05
-# its 5 folds alone would take most of the 10-minute selection budget.
+# does not make its rounds cheaper, and at 0.05 its 5 folds alone would take most of the
+# 10-minute selection budget (bench/selection.py measures the whole selection).
 MAX_ROUNDS = 5_000
 
 

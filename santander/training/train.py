@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import FixedThresholdClassifier, train_test_split
 
-from santander import tracking
-from santander.candidates import FAMILIES, Family, get_family
+from santander.training import tracking
+from santander.training.candidates import FAMILIES, Family, get_family
 from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, MODEL_NAME,
                               N_FOLDS, QUICK_ROWS, REPORTS_DIR, SEED)
-from santander.data.io import Dataset, fingerprint, load_training_data
-from santander.evaluation import holdout_metrics, write_report
+from santander.training.data.io import Dataset, fingerprint, load_training_data
+from santander.training.evaluation import holdout_metrics, write_report
 from santander.export import export_version
-from santander.selection import CandidateResult, SelectionResult, nested_order, positive_weight, select
+from santander.training.selection import CandidateResult, SelectionResult, nested_order, positive_weight, select
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlserver")
 

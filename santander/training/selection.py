@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from santander.candidates import FAMILIES, Family, get_family
+from santander.training.candidates import FAMILIES, Family, get_family
 from santander.config import HALVING_FACTOR, N_FOLDS, SEED
 
 
