@@ -85,7 +85,7 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
 
 
 def lone_row_ms(estimator, artifact_format: str, row: np.ndarray) -> float:
-    """Median time to score one row in-process with the artifact as the server loads it."""
+    """Time to score one row in-process with the artifact as the server loads it (median)."""
     import tempfile
 
     from santander import artifact
@@ -95,12 +95,16 @@ def lone_row_ms(estimator, artifact_format: str, row: np.ndarray) -> float:
                               artifact_format)
     for _ in range(200):
         model.predict_proba(row)
-    times = []
-    for _ in range(2_000):
-        start = time.perf_counter()
-        model.predict_proba(row)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+    # The best of five rounds' medians: another process on the 2 cores can only slow a round.
+    medians = []
+    for _ in range(5):
+        times = []
+        for _ in range(500):
+            start = time.perf_counter()
+            model.predict_proba(row)
+            times.append(time.perf_counter() - start)
+        medians.append(np.median(times))
+    return float(min(medians) * 1e3)
 
 
 def reference_aucs(rows: int, smoke: bool) -> dict[str, float]:
@@ -158,7 +162,8 @@ def render(cases: list[dict], reference: dict[str, float] | None, reference_rows
                   f"fresh ROC AUC {bayes['fresh'].roc_auc:.4f}, F1 {bayes['fresh'].f1:.4f}. "
                   f"Selection took {case['selection_seconds'] / 60:.1f} min; the winner "
                   f"(served) is **{case['winner']}**, which scores a lone row in-process in "
-                  f"{case['lone_row_ms']:.3f} ms (median, its artifact as the server loads it).",
+                  f"{case['lone_row_ms']:.3f} ms (the best of five rounds' medians, its "
+                  "artifact as the server loads it).",
                   "",
                   "| family | CV ROC AUC | ratio | CV F1 | ratio | fresh ROC AUC | ratio | "
                   "fresh F1 | ratio |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -102,7 +102,15 @@ class AdditiveTable:
         return interpolate(self.values, index, alpha)
 
     def log_odds(self, X: np.ndarray) -> np.ndarray:
-        return self.intercept + self.contributions(X).sum(axis=1)
+        # A block of rows at a time: the (rows x features) scratch stays a few tens of MB
+        # however many rows are scored.
+        X = np.asarray(X)
+        out = np.empty(len(X))
+        for start in range(0, len(X), _BLOCK_ROWS):
+            block = np.asarray(X[start:start + _BLOCK_ROWS], dtype=np.float64)
+            out[start:start + len(block)] = interpolate(self.values,
+                                                        *self._locator(block)).sum(axis=1)
+        return self.intercept + out
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         positive = 1.0 / (1.0 + np.exp(-self.log_odds(X)))

@@ -38,12 +38,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import SplineTransformer
 
-from santander.additive import AdditiveTable, locate
+from santander.additive import AdditiveTable, Locator
 
 GRID_POINTS = 257           # quantile levels 0, 1/256, ..., 1 per feature
 _GRID_SAMPLE = 60_000       # rows the quantiles are read from (more changes nothing visible)
 _CENTRE_ROWS = 20_000       # rows a table's per-feature mean contribution is taken over
 _INNER_FOLDS = 5
+_COUNT_BLOCK = 16_384       # rows binned and counted at a time: bounds the scratch memory
 _NEWTON_STEPS = 30
 
 
@@ -76,22 +77,30 @@ class BinnedCounts:
     def __init__(self, X: np.ndarray, target: np.ndarray, bins: int, folds: int, seed: int = 0):
         self.edges = feature_grid(X, bins + 1)
         n_features = X.shape[1]
-        first = (np.arange(n_features) * (bins + 1))[None, :]
-        self.bin = (locate(self.edges, X, np.int32, np.float32)[0] - first).astype(np.int16)
+        locator = Locator(self.edges)
+        first = np.arange(n_features) * (bins + 1)
+        self.bin = np.empty(X.shape, dtype=np.int16)
+        for start in range(0, len(X), _COUNT_BLOCK):
+            block = slice(start, start + _COUNT_BLOCK)
+            self.bin[block] = locator(np.asarray(X[block], dtype=np.float64))[0] - first
         self.fold = np.empty(len(target), dtype=np.int8)
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
         for k, (_, held_out) in enumerate(splitter.split(np.zeros(len(target)), target)):
             self.fold[held_out] = k
-        flat = (self.bin + (np.arange(n_features) * bins)[None, :]).astype(np.int64)
         size = n_features * bins
-        self.rows = np.empty((folds, n_features, bins))
-        self.positives = np.empty((folds, n_features, bins))
-        for k in range(folds):
-            mine = flat[self.fold == k]
-            self.rows[k] = np.bincount(mine.ravel(), minlength=size).reshape(n_features, bins)
-            self.positives[k] = np.bincount(
-                mine.ravel(), np.repeat(target[self.fold == k], n_features),
-                minlength=size).reshape(n_features, bins)
+        offset = np.arange(n_features) * bins
+        self.rows = np.zeros((folds, size))
+        self.positives = np.zeros((folds, size))
+        for start in range(0, len(X), _COUNT_BLOCK):
+            block = slice(start, start + _COUNT_BLOCK)
+            flat = (self.bin[block] + offset).ravel()
+            # Fold k's entries, counted into its own stretch of one long array.
+            flat += np.repeat(self.fold[block].astype(np.int64) * size, n_features)
+            self.rows += np.bincount(flat, minlength=folds * size).reshape(folds, size)
+            self.positives += np.bincount(flat, np.repeat(target[block], n_features),
+                                          minlength=folds * size).reshape(folds, size)
+        self.rows = self.rows.reshape(folds, n_features, bins)
+        self.positives = self.positives.reshape(folds, n_features, bins)
 
     @property
     def centres(self) -> np.ndarray:
