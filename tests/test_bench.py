@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def target_rows(text: str) -> list[tuple[str, str, str]]:
-X
-    tables, read as table cells."""
+    """(target, measured, verdict) of every row of the sections' target tables (header
+    `| target ... | measured | |`), read as table cells."""
     rows, inside = [], False
     for line in text.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
