@@ -48,7 +48,7 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
     from santander.training.candidates import get_family
     from santander.schema import FEATURES
     from santander.training.data.synthetic import GENERATORS, generate
-    from santander.training.selection import positive_weight, select, tune_threshold
+    from santander.training.selection import select, tune_threshold
 
     model = GENERATORS[generator]()
     train = generate(rows, seed=42, generator=generator)
@@ -68,8 +68,8 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
     seconds = time.perf_counter() - start
     families, fitted = [], {}
     for candidate in selection.ranking:
-        estimator = fitted[candidate.family] = get_family(candidate.family).build(pos_weight=positive_weight(y),
-                                                       **candidate.params).fit(X, y)
+        family = get_family(candidate.family)
+        estimator = fitted[candidate.family] = family.build(**candidate.params).fit(X, y)
         proba = estimator.predict_proba(X_fresh)[:, 1]
         families.append({
             "family": candidate.family, "params": candidate.params,

@@ -27,7 +27,7 @@ def data():
 def test_artifact_round_trip_gives_the_same_probabilities(family, data, tmp_path):
     X, y = data
     spec = get_family(family)
-    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     path = artifact.save(model, spec.artifact_format, tmp_path)
     assert path.name == artifact.FILENAMES[spec.artifact_format]
     loaded = load_artifact(path, spec.artifact_format)
@@ -37,7 +37,7 @@ def test_artifact_round_trip_gives_the_same_probabilities(family, data, tmp_path
 
 def test_corrupted_or_missing_artifact_is_refused(data, tmp_path):
     X, y = data
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     path = artifact.save(model, "joblib", tmp_path)
     with open(path, "ab") as handle:
         handle.write(b"x")
@@ -50,7 +50,7 @@ def test_corrupted_or_missing_artifact_is_refused(data, tmp_path):
 
 def test_versions_are_numbered_and_settings_complete(data, tmp_path):
     X, y = data
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     repo = tmp_path / "deploy"
     first = export_version(model, "joblib", 0.3, {"family": "naive_bayes"}, repo)
     second = export_version(model, "joblib", 0.4, {"family": "naive_bayes"}, repo)
@@ -85,7 +85,7 @@ def test_exported_version_is_readable_by_other_users(data, tmp_path):
     import os
     import stat
     X, y = data
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     previous = os.umask(0o022)
     try:
         version = export_version(model, "joblib", 0.3, {}, tmp_path / "deploy")
@@ -101,7 +101,7 @@ def test_additive_artifact_is_plain_arrays(data, tmp_path):
     """No pickle: numpy refuses object arrays when loading, and the file names no class."""
     X, y = data
     spec = get_family("additive")
-    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     path = artifact.save(model, "additive", tmp_path)
     with np.load(path, allow_pickle=False) as arrays:
         assert sorted(arrays.files) == ["grid", "intercept", "values"]

@@ -28,7 +28,7 @@ def repository(tmp_path_factory):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 200)).astype(np.float32)
     y = (X[:, 0] > 1).astype(int)
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     root = tmp_path_factory.mktemp("repo")
     for _ in range(3):
         export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, root)

@@ -125,7 +125,7 @@ def test_newest_is_numeric_and_retired_versions_stay_down_after_a_restart(tmp_pa
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 200)).astype(np.float32)
     y = (X[:, 0] > 1).astype(int)
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     repo = tmp_path / "deploy"
     for _ in range(11):
         export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, repo)

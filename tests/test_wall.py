@@ -55,7 +55,7 @@ def data():
 def test_every_family_is_served_without_any_training_module(family, data, tmp_path):
     X, y = data
     spec = get_family(family)
-    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     export_version(model, spec.artifact_format, 0.5, {"family": family}, tmp_path / "deploy")
     np.save(tmp_path / "rows.npy", X[:5])
     done = subprocess.run([sys.executable, "-c", _SERVING_PROBE, str(tmp_path / "deploy"),

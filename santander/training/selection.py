@@ -36,11 +36,6 @@ def tune_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]
     return float(thresholds[best]), float(f1[best])
 
 
-def positive_weight(y: np.ndarray) -> float:
-    positives = max(int(y.sum()), 1)
-    return float((len(y) - positives) / positives)
-
-
 @dataclass
 class CandidateResult:
     """One family's best configuration, scored by 5-fold CV at its tuned threshold."""
@@ -84,7 +79,7 @@ class SelectionResult:
 
 def _fit_fold(family_name: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray,
               train: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
-    estimator = get_family(family_name).build(pos_weight=positive_weight(y[train]), **params)
+    estimator = get_family(family_name).build(**params)
     # One thread per fit: the pool runs fits side by side (see candidates).
     with threadpool_limits(limits=1):
         start = time.perf_counter()

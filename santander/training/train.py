@@ -23,7 +23,7 @@ from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, 
 from santander.training.data.io import Dataset, fingerprint, load_training_data
 from santander.training.evaluation import holdout_metrics, write_report
 from santander.export import export_version
-from santander.training.selection import CandidateResult, SelectionResult, nested_order, positive_weight, select
+from santander.training.selection import CandidateResult, SelectionResult, nested_order, select
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlserver")
 
@@ -77,7 +77,7 @@ def refit_winner(selection: SelectionResult, split: Split) -> Refit:
     winner = selection.winner
     family = get_family(winner.family)
     model = FixedThresholdClassifier(
-        family.build(pos_weight=positive_weight(split.y_train), **winner.params),
+        family.build(**winner.params),
         threshold=winner.threshold, response_method="predict_proba")
     start = time.perf_counter()
     model.fit(split.X_train, split.y_train)
