@@ -77,8 +77,11 @@ class SelectionResult:
         return self.ranking[0]
 
 
-def _fit_fold(family_name: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray,
-              train: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
+def _fit_fold(task: int, family_name: str, params: dict[str, Any], X: np.ndarray,
+              y: np.ndarray, train: np.ndarray, valid: np.ndarray
+              ) -> tuple[int, np.ndarray, float]:
+    """Fit on the train rows, predict the valid rows; tagged with its task number (the pool
+    returns results as they finish)."""
     estimator = get_family(family_name).build(**params)
     # One thread per fit: the pool runs fits side by side (see candidates).
     with threadpool_limits(limits=1):
@@ -86,7 +89,7 @@ def _fit_fold(family_name: str, params: dict[str, Any], X: np.ndarray, y: np.nda
         estimator.fit(X[train], y[train])
         seconds = time.perf_counter() - start
         proba = estimator.predict_proba(X[valid])[:, 1]
-    return proba, seconds
+    return task, proba, seconds
 
 
 def nested_order(y: np.ndarray, seed: int = SEED) -> np.ndarray:
@@ -127,80 +130,140 @@ def _score_oof(y: np.ndarray, oof: np.ndarray, folds: list[tuple[np.ndarray, np.
     return threshold, f1s, rocs, prs
 
 
+@dataclass(frozen=True)
+class _FoldFit:
+    """One fit of one configuration on one fold of one rung."""
+    family: Family
+    config: int                      # index into the family's surviving configurations
+    params: dict[str, Any]
+    train: np.ndarray                # row indices into X
+    valid: np.ndarray
+    valid_at: np.ndarray             # where the valid rows sit in the rung's rows
+
+    @property
+    def cost(self) -> int:
+        return self.family.complexity * len(self.train)
+
+
+@dataclass
+class _Rung:
+    """A family's configurations compared on some rows, with the same folds for each."""
+    family: Family
+    rows: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    configs: list[dict[str, Any]]
+
+    def fits(self) -> list[_FoldFit]:
+        return [_FoldFit(self.family, c, params, self.rows[train], self.rows[valid], valid)
+                for c, params in enumerate(self.configs) for train, valid in self.folds]
+
+
+class ModelSearch:
+    """Every family's configurations compared by successive halving, each family's survivor
+    scored by full 5-fold CV, the survivors ranked by mean fold F1 (ties: the simpler family).
+
+    Configured in `__init__`, run by `fit(X, y)`; the result is `ranking_` (best first),
+    `winner_` and `result_` (a SelectionResult).
+    """
+
+    def __init__(self, families: Iterable[Family] = FAMILIES, quick: bool = False,
+                 n_jobs: int = -1, dask_scheduler: str | None = None, progress: bool = True,
+                 seed: int = SEED):
+        self.families = families
+        self.quick = quick
+        self.n_jobs = n_jobs
+        self.dask_scheduler = dask_scheduler
+        self.progress = progress
+        self.seed = seed
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "ModelSearch":
+        families = list(self.families)
+        order = nested_order(y, self.seed)
+        min_rows = min(len(y), max(500, 20 * N_FOLDS))
+        plans = {f.name: _halving_plan(f, len(y), self.quick, min_rows) for f in families}
+        n_stages = max(len(plan) for plan in plans.values())
+        survivors = {f.name: f.configurations(self.quick) for f in families}
+        history: dict[str, list[dict[str, Any]]] = {f.name: [] for f in families}
+        final: list[CandidateResult] = []
+        with ExitStack() as stack:
+            pool = self._pool(stack)
+            bar = stack.enter_context(tqdm(
+                total=sum(c * N_FOLDS for plan in plans.values() for c, _ in plan),
+                desc="cross-validation", unit="fit", disable=not self.progress))
+            for stage in range(n_stages):
+                rungs = []
+                for family in families:
+                    # Every family's last rung (all rows) falls on the last stage.
+                    plan = plans[family.name]
+                    if stage >= n_stages - len(plan):
+                        _, n_rows = plan[stage - (n_stages - len(plan))]
+                        rungs.append(self._rung(family, np.sort(order[:n_rows]), y,
+                                                survivors[family.name]))
+                oof, seconds = self._run(pool, rungs, X, y, bar)
+                for rung in rungs:
+                    scored = self._score(rung, y, oof, seconds, history[rung.family.name])
+                    if stage == n_stages - 1:
+                        final.append(scored[0])
+                    keep = max(1, math.ceil(len(rung.configs) / HALVING_FACTOR))
+                    survivors[rung.family.name] = [c.params for c in scored[:keep]]
+        complexity = {f.name: f.complexity for f in families}
+        self.ranking_ = sorted(final, key=lambda r: (-r.f1, complexity[r.family]))
+        self.winner_ = self.ranking_[0]
+        self.result_ = SelectionResult(ranking=self.ranking_)
+        return self
+
+    def _pool(self, stack: ExitStack) -> Parallel:
+        if self.dask_scheduler:
+            from distributed import Client
+            stack.enter_context(Client(self.dask_scheduler))
+            stack.enter_context(parallel_config(backend="dask"))
+        return stack.enter_context(Parallel(n_jobs=self.n_jobs, return_as="generator_unordered"))
+
+    def _rung(self, family: Family, rows: np.ndarray, y: np.ndarray,
+              configs: list[dict[str, Any]]) -> _Rung:
+        folds = list(StratifiedKFold(N_FOLDS, shuffle=True, random_state=self.seed)
+                     .split(rows, y[rows]))
+        return _Rung(family, rows, folds, configs)
+
+    @staticmethod
+    def _run(pool: Parallel, rungs: list[_Rung], X: np.ndarray, y: np.ndarray, bar
+             ) -> tuple[dict[tuple[str, int], np.ndarray], dict[tuple[str, int], list[float]]]:
+        """Every fold fit of the stage, costly ones first (better packing on few cores): the
+        out-of-fold predictions and fit times per (family, configuration)."""
+        fits = sorted((fit for rung in rungs for fit in rung.fits()), key=lambda f: -f.cost)
+        oof = {(r.family.name, c): np.zeros(len(r.rows)) for r in rungs
+               for c in range(len(r.configs))}
+        seconds: dict[tuple[str, int], list[float]] = {}
+        for i, proba, secs in pool(delayed(_fit_fold)(i, f.family.name, f.params, X, y,
+                                                      f.train, f.valid)
+                                   for i, f in enumerate(fits)):
+            key = (fits[i].family.name, fits[i].config)
+            oof[key][fits[i].valid_at] = proba
+            seconds.setdefault(key, []).append(secs)
+            bar.update()
+        return oof, seconds
+
+    @staticmethod
+    def _score(rung: _Rung, y: np.ndarray, oof: dict, seconds: dict,
+               history: list[dict[str, Any]]) -> list[CandidateResult]:
+        """The rung's configurations scored, best first; each is also added to history."""
+        name, truth = rung.family.name, y[rung.rows]
+        scored = []
+        for c, params in enumerate(rung.configs):
+            threshold, f1s, rocs, prs = _score_oof(truth, oof[(name, c)], rung.folds)
+            history.append({"rows": int(len(rung.rows)), "params": params,
+                            "f1": float(np.mean(f1s)), "threshold": threshold})
+            scored.append(CandidateResult(
+                family=name, params=params, threshold=threshold, fold_f1=f1s,
+                fold_roc_auc=rocs, fold_pr_auc=prs,
+                fit_seconds=float(np.mean(seconds[(name, c)])), rows=int(len(rung.rows)),
+                halving=history, oof_proba=oof[(name, c)]))
+        return sorted(scored, key=lambda result: -result.f1)
+
+
 def select(X: np.ndarray, y: np.ndarray, families: Iterable[Family] = FAMILIES,
            quick: bool = False, n_jobs: int = -1, dask_scheduler: str | None = None,
            progress: bool = True, seed: int = SEED) -> SelectionResult:
-    """Rank the families by mean 5-fold F1 at each one's out-of-fold tuned threshold."""
-    families = list(families)
-    order = nested_order(y, seed)
-    min_rows = min(len(y), max(500, 20 * N_FOLDS))
-    plans = {f.name: _halving_plan(f, len(y), quick, min_rows) for f in families}
-    n_stages = max(len(p) for p in plans.values())
-    total = sum(c * N_FOLDS for p in plans.values() for c, _ in p)
-    survivors = {f.name: f.configurations(quick) for f in families}
-    history: dict[str, list[dict[str, Any]]] = {f.name: [] for f in families}
-    final: dict[str, CandidateResult] = {}
-
-    with ExitStack() as stack:
-        if dask_scheduler:
-            from distributed import Client
-            stack.enter_context(Client(dask_scheduler))
-            stack.enter_context(parallel_config(backend="dask"))
-        pool = stack.enter_context(Parallel(n_jobs=n_jobs, return_as="generator_unordered"))
-        bar = stack.enter_context(tqdm(total=total, desc="cross-validation", unit="fit",
-                                       disable=not progress))
-        for stage in range(n_stages):
-            # Align every family's last rung (all rows) with the last stage.
-            rungs = []
-            for family in families:
-                plan = plans[family.name]
-                offset = n_stages - len(plan)
-                if stage >= offset:
-                    _, n_rows = plan[stage - offset]
-                    rungs.append((family, np.sort(order[:n_rows])))
-            tasks, splits = [], {}
-            for family, rows in rungs:
-                folds = list(StratifiedKFold(N_FOLDS, shuffle=True, random_state=seed)
-                             .split(rows, y[rows]))
-                splits[family.name] = (rows, folds)
-                for c, params in enumerate(survivors[family.name]):
-                    for k, (train, valid) in enumerate(folds):
-                        tasks.append((family.complexity, family.name, c, k, params,
-                                      rows[train], rows[valid]))
-            # Costly fits first (complexity x rows): better packing on few cores.
-            tasks.sort(key=lambda t: -t[0] * len(t[5]))
-
-            def run(task):
-                _, name, c, k, params, train, valid = task
-                return name, c, k, *_fit_fold(name, params, X, y, train, valid)
-
-            oof = {(name, c): np.zeros(len(splits[name][0])) for _, name, c, *_ in tasks}
-            seconds: dict[tuple[str, int], list[float]] = {}
-            for name, c, k, proba, secs in pool(delayed(run)(t) for t in tasks):
-                rows, folds = splits[name]
-                oof[(name, c)][folds[k][1]] = proba
-                seconds.setdefault((name, c), []).append(secs)
-                bar.update()
-
-            for family, rows in rungs:
-                name, configs = family.name, survivors[family.name]
-                scored = []
-                for c, params in enumerate(configs):
-                    threshold, f1s, rocs, prs = _score_oof(y[rows], oof[(name, c)],
-                                                           splits[name][1])
-                    scored.append((float(np.mean(f1s)), c))
-                    history[name].append({"rows": int(len(rows)), "params": params,
-                                          "f1": float(np.mean(f1s)), "threshold": threshold})
-                    if len(configs) == 1 and stage == n_stages - 1:
-                        final[name] = CandidateResult(
-                            family=name, params=params, threshold=threshold, fold_f1=f1s,
-                            fold_roc_auc=rocs, fold_pr_auc=prs,
-                            fit_seconds=float(np.mean(seconds[(name, c)])), rows=int(len(rows)),
-                            halving=history[name], oof_proba=oof[(name, c)])
-                keep = max(1, math.ceil(len(configs) / HALVING_FACTOR))
-                scored.sort(key=lambda s: -s[0])
-                survivors[name] = [configs[c] for _, c in scored[:keep]]
-
-    complexity = {f.name: f.complexity for f in families}
-    ranking = sorted(final.values(), key=lambda r: (-r.f1, complexity[r.family]))
-    return SelectionResult(ranking=ranking)
+    """ModelSearch(...).fit(X, y).result_: the families ranked by mean 5-fold F1."""
+    return ModelSearch(families, quick=quick, n_jobs=n_jobs, dask_scheduler=dask_scheduler,
+                       progress=progress, seed=seed).fit(X, y).result_
