@@ -24,9 +24,7 @@ from santander.errors import DataError
 from santander.training.evaluation import holdout_metrics
 from santander.layout import read_model_settings
 from santander.serving.loader import ProbabilityModel, load_version
-from santander.training.selection import select
-from santander.training.train import (Split, TrainingOutcome, export_and_report, holdout_split,
-                             load_dataset, refit_winner)
+from santander.training.train import Split, TrainingOutcome, load_dataset, run_pipeline
 from santander.ops.versions import Version, get_version
 
 
@@ -115,23 +113,19 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
         dataset = combine([old, new], old.parts + new.provenance(quick))
     else:
         dataset = new
-    split = holdout_split(dataset)
-    dataset = dataset.without_features()
-    timings = {"data": time.perf_counter() - start}
 
-    start = time.perf_counter()
-    selection = select(split.X_train, split.y_train, families, quick=quick, n_jobs=n_jobs,
-                       progress=progress)
-    timings["selection"] = time.perf_counter() - start
-    refit = refit_winner(selection, split)
-    retraining = {"base_version": base_version.number, "reselect": reselect,
-                  "data": "appended to the base version's" if append else "new data alone",
-                  "new_data": str(Path(data_path).resolve()),
-                  # Appended: the holdout holds rows the base version was trained on, which
-                  # flatters the base's scores below.
-                  "base_saw_holdout_rows": append,
-                  "base_on_this_holdout": {k: v for k, v in base_on_holdout(base_model, split)
-                                           .items() if k in ("f1", "precision", "recall",
-                                                             "roc_auc", "pr_auc", "threshold")}}
-    return export_and_report(dataset, split, selection, refit, quick, repository, name,
-                             reports_dir, timings, card_extra={"retraining": retraining})
+    def retraining(split: Split) -> dict[str, Any]:
+        base_scores = base_on_holdout(base_model, split)
+        return {"retraining": {
+            "base_version": base_version.number, "reselect": reselect,
+            "data": "appended to the base version's" if append else "new data alone",
+            "new_data": str(Path(data_path).resolve()),
+            # Appended: the holdout holds rows the base version was trained on, which
+            # flatters the base's scores below.
+            "base_saw_holdout_rows": append,
+            "base_on_this_holdout": {k: v for k, v in base_scores.items() if k in (
+                "f1", "precision", "recall", "roc_auc", "pr_auc", "threshold")}}}
+
+    return run_pipeline(dataset, families, quick, repository, name, reports_dir, n_jobs,
+                        progress=progress, timings={"data": time.perf_counter() - start},
+                        card_extra=retraining)

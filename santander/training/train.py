@@ -1,6 +1,7 @@
 """The training job, stage by stage: data -> selection -> holdout evaluation -> export.
 
-Each step is a function the notebook calls one by one; `run` chains them for the CLI.
+Each stage is a function the notebook calls one by one; `run_pipeline` chains them, once, for
+both `run` (train) and retraining.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from sklearn.model_selection import FixedThresholdClassifier, train_test_split
@@ -151,6 +152,31 @@ def export_and_report(dataset: Dataset, split: Split, selection: SelectionResult
                            report=report, tracking_run=run_id)
 
 
+def run_pipeline(dataset: Dataset, families: Iterable[Family] = FAMILIES, quick: bool = False,
+                 repository: str | Path = DEPLOY_DIR, name: str = MODEL_NAME,
+                 reports_dir: str | Path = REPORTS_DIR, n_jobs: int = -1,
+                 dask_scheduler: str | None = None, progress: bool = True,
+                 timings: dict[str, float] | None = None,
+                 card_extra: Callable[[Split], dict[str, Any]] | None = None
+                 ) -> TrainingOutcome:
+    """Holdout split -> selection -> refit of the winner -> export and report: the one
+    sequence train and retrain share. `card_extra(split)` adds to the model card (retraining
+    scores its base version on the same holdout)."""
+    timings = dict(timings or {})
+    start = time.perf_counter()
+    split = holdout_split(dataset)
+    dataset = dataset.without_features()
+    timings["split"] = time.perf_counter() - start
+    start = time.perf_counter()
+    selection = select(split.X_train, split.y_train, families, quick=quick, n_jobs=n_jobs,
+                       dask_scheduler=dask_scheduler, progress=progress)
+    timings["selection"] = time.perf_counter() - start
+    refit = refit_winner(selection, split)
+    return export_and_report(dataset, split, selection, refit, quick, repository, name,
+                             reports_dir, timings,
+                             card_extra=card_extra(split) if card_extra else None)
+
+
 def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEPLOY_DIR,
         name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR,
         families: list[Family] | None = None, n_jobs: int = -1,
@@ -158,13 +184,6 @@ def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEP
     """The whole job. Data errors are raised before anything is written."""
     start = time.perf_counter()
     dataset = load_dataset(data_path, quick=quick)
-    split = holdout_split(dataset)
-    dataset = dataset.without_features()
-    timings = {"data": time.perf_counter() - start}
-    start = time.perf_counter()
-    selection = select(split.X_train, split.y_train, families or FAMILIES, quick=quick,
-                       n_jobs=n_jobs, dask_scheduler=dask_scheduler, progress=progress)
-    timings["selection"] = time.perf_counter() - start
-    refit = refit_winner(selection, split)
-    return export_and_report(dataset, split, selection, refit, quick, repository, name,
-                             reports_dir, timings)
+    return run_pipeline(dataset, families or FAMILIES, quick, repository, name, reports_dir,
+                        n_jobs, dask_scheduler, progress,
+                        timings={"data": time.perf_counter() - start})
