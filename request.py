@@ -30,9 +30,9 @@ class ClientError(Exception):
 
 
 def load_rows(path: str | None, rows: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    from santander.data.io import load_features
+    from santander.training.data.io import load_features
     if path is None:
-        from santander.data.synthetic import generate
+        from santander.training.data.synthetic import generate
         frame = generate(rows, seed=seed)
         return frame.filter(like="var_").to_numpy(np.float64), frame["ID_code"].tolist()
     X, ids = load_features(path, rows=rows)

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-MODEL = "xgboost-model"
+from santander.config import MODEL_NAME as MODEL
 
 
 @dataclass

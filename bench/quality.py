@@ -45,10 +45,10 @@ def _f1_at(y: np.ndarray, proba: np.ndarray, threshold: float) -> float:
 def run_case(generator: str, rows: int, smoke: bool) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from santander.candidates import get_family
-    from santander.data.schema import FEATURES
-    from santander.data.synthetic import GENERATORS, generate
-    from santander.selection import positive_weight, select, tune_threshold
+    from santander.training.candidates import get_family
+    from santander.schema import FEATURES
+    from santander.training.data.synthetic import GENERATORS, generate
+    from santander.training.selection import select, tune_threshold
 
     model = GENERATORS[generator]()
     train = generate(rows, seed=42, generator=generator)
@@ -68,8 +68,8 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
     seconds = time.perf_counter() - start
     families, fitted = [], {}
     for candidate in selection.ranking:
-        estimator = fitted[candidate.family] = get_family(candidate.family).build(pos_weight=positive_weight(y),
-                                                       **candidate.params).fit(X, y)
+        family = get_family(candidate.family)
+        estimator = fitted[candidate.family] = family.build(**candidate.params).fit(X, y)
         proba = estimator.predict_proba(X_fresh)[:, 1]
         families.append({
             "family": candidate.family, "params": candidate.params,
@@ -89,8 +89,9 @@ def lone_row_ms(estimator, artifact_format: str, row: np.ndarray) -> float:
     import tempfile
 
     from santander import artifact
+    from santander.serving.loader import load_artifact
     with tempfile.TemporaryDirectory() as folder:
-        model = artifact.load(artifact.save(estimator, artifact_format, Path(folder)),
+        model = load_artifact(artifact.save(estimator, artifact_format, Path(folder)),
                               artifact_format)
     for _ in range(200):
         model.predict_proba(row)
@@ -117,8 +118,8 @@ def reference_aucs(rows: int, smoke: bool) -> dict[str, float]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from santander.data.schema import FEATURES
-    from santander.data.synthetic import generate
+    from santander.schema import FEATURES
+    from santander.training.data.synthetic import generate
 
     frame = generate(rows, seed=42)
     X, y = frame[list(FEATURES)].to_numpy(np.float32), frame["target"].to_numpy()

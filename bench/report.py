@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from santander.atomic import staged_file
 
 
 def machine() -> str:
@@ -38,11 +39,8 @@ def write_section(path: str | Path, name: str, text: str) -> Path:
         updated = before + block + after
     else:
         updated = current.rstrip() + "\n\n" + block + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(updated)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    with staged_file(path) as staging:
+        staging.write_text(updated)
     return path
 
 

@@ -59,9 +59,9 @@ class PeakMemory:
 
 def full_run(rows: int, quick: bool, folder: Path) -> dict:
     """`train` as the README runs it, on generated data; wall time and peak memory."""
-    from santander.data.io import write_frame
-    from santander.data.synthetic import generate
-    from santander.train import run
+    from santander.training.data.io import write_frame
+    from santander.training.data.synthetic import generate
+    from santander.training.train import run
     data = write_frame(generate(rows, seed=42), folder / "train.parquet")
     # Tracked as users' runs are, into a store of its own (timed, but not in their mlruns/).
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
@@ -79,11 +79,11 @@ def full_run(rows: int, quick: bool, folder: Path) -> dict:
 
 def halving_vs_exhaustive(rows: int, quick: bool) -> dict:
     """The same space searched both ways on one subsample; winners scored on one holdout."""
-    from santander.candidates import FAMILIES
-    from santander.data.io import Dataset, fingerprint
-    from santander.data.synthetic import generate
-    from santander.selection import SelectionResult, select
-    from santander.train import holdout_split, refit_winner
+    from santander.training.candidates import FAMILIES
+    from santander.training.data.io import Dataset, fingerprint
+    from santander.training.data.synthetic import generate
+    from santander.training.selection import SelectionResult, select
+    from santander.training.train import holdout_split, refit_winner
     frame = generate(rows, seed=7)
     X = frame.filter(like="var_").to_numpy(np.float32)
     y = frame["target"].to_numpy()

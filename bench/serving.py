@@ -37,6 +37,7 @@ import numpy as np
 from bench.load import (BlockingGrpcCaller, BlockingRestCaller, GrpcCaller, LoadResult,
                         RestCaller, concurrent, sequential)
 from bench.report import machine, verdict, write_section
+from santander.config import MODEL_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE, LOAD_CORE = 0, 1
@@ -66,7 +67,7 @@ class PlanRow:
 
 def build_model(folder: Path, rows: int):
     from xgboost import XGBClassifier
-    from santander.data.synthetic import generate
+    from santander.training.data.synthetic import generate
     frame = generate(rows, seed=1)
     X = frame.filter(like="var_").to_numpy(np.float32)
     model = XGBClassifier(n_estimators=400, max_depth=4, learning_rate=0.1,
@@ -83,12 +84,12 @@ def write_repositories(folder: Path, model) -> dict[str, Path]:
     for name, settings, batching in (
             ("stock", {}, {"max_batch_size": 64, "max_batch_time": 0.01}),
             ("stock-pw0", {"parallel_workers": 0}, {})):
-        version = folder / name / "xgboost-model"
+        version = folder / name / MODEL_NAME
         version.mkdir(parents=True)
         model.save_model(version / "model.json")   # the stock runtime reads JSON or UBJ by suffix
         (folder / name / "settings.json").write_text(json.dumps(settings))
         (version / "model-settings.json").write_text(json.dumps({
-            "name": "xgboost-model", "implementation": "mlserver_xgboost.XGBoostModel",
+            "name": MODEL_NAME, "implementation": "mlserver_xgboost.XGBoostModel",
             **batching, "parameters": {"uri": "./model.json"}}))
         repos[name] = folder / name
     version = export_version(model, "xgboost", 0.5, {"family": "xgboost"}, folder / "ours")
@@ -123,7 +124,7 @@ class Server:
                                         stdout=self.log, stderr=subprocess.STDOUT)
 
     def __enter__(self):
-        from santander.serve import wait_until_ready
+        from santander.ops.launcher import wait_until_ready
         try:
             wait_until_ready(self.http_url, timeout=180,
                              is_alive=lambda: self.process.poll() is None)
@@ -134,7 +135,7 @@ class Server:
         return self
 
     def __exit__(self, *exc):
-        from santander.serve import stop_process
+        from santander.ops.launcher import stop_process
         stop_process(self.process)
         self.log.close()
 
@@ -155,7 +156,7 @@ class Server:
 
 def mlserver(repo: Path, workdir: Path, stock_install: bool = False) -> Server:
     """MLServer on free ports; `stock_install` runs it with the HTTP parser a stock install has."""
-    from santander.serve import free_port, mlserver_command, server_environment
+    from santander.ops.launcher import free_port, mlserver_command, server_environment
     http, grpc = free_port(), free_port()
     env = server_environment(host="127.0.0.1", http_port=http, grpc_port=grpc,
                              metrics_port=free_port())
@@ -167,7 +168,7 @@ def mlserver(repo: Path, workdir: Path, stock_install: bool = False) -> Server:
 
 
 def fastapi_peer(model_path: Path, workdir: Path) -> Server:
-    from santander.serve import free_port
+    from santander.ops.launcher import free_port
     http = free_port()
     env = {**os.environ, "BENCH_MODEL": str(model_path), "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "uvicorn", "bench.fastapi_peer:app", "--host",
@@ -176,7 +177,7 @@ def fastapi_peer(model_path: Path, workdir: Path) -> Server:
 
 
 def bare_transports(workdir: Path) -> Server:
-    from santander.serve import free_port
+    from santander.ops.launcher import free_port
     http, grpc = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "bench.bare_transports", "--http-port", str(http),
@@ -187,7 +188,7 @@ def bare_transports(workdir: Path) -> Server:
 def in_process_floor(model_path: Path, X: np.ndarray, smoke: bool) -> dict[str, float]:
     """One row through XGBoost and through the runtime's small-batch path; 64 rows per row."""
     import xgboost
-    from santander.trees import SmallBatchTrees
+    from santander.serving.trees import SmallBatchTrees
     booster = xgboost.Booster(model_file=str(model_path))
     booster.set_param({"nthread": 1})
     small_batches = SmallBatchTrees.from_booster(booster)
@@ -364,7 +365,7 @@ def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -
             f"| {entry['memory_mib']:.0f} MiB, {entry['processes']} process(es) |")
     lines += [f"| in-process `inplace_predict` (no HTTP) | — | {floor['p50_ms']:.3f} ms (1 row) "
               f"| — | {floor['per_row_us_at_64']:.1f} µs/row at 64 rows | — | — |",
-              f"| in-process small-batch path (`santander.trees`, no HTTP) | — "
+              f"| in-process small-batch path (`santander.serving.trees`, no HTTP) | — "
               f"| {floor['small_batch_p50_ms']:.3f} ms (1 row) | — | — | — | — |", ""]
     s = summary
     targets = [

@@ -5,7 +5,7 @@ linear between grid points (per feature, increasing), constant beyond the first 
 point. Plain arrays, so an artifact is an `.npz` that loads without pickle and without any
 training code, and each feature's contribution to a score is exact.
 
-The training side (santander/estimators.py) fits its models directly in this form, so what
+The training side (santander/training/estimators.py) fits its models directly in this form, so what
 cross-validation scores is exactly what the server answers.
 """
 

@@ -19,8 +19,8 @@ def _rows(text: str) -> int:
 
 
 def cmd_make_data(args: argparse.Namespace) -> int:
-    from santander.data.io import write_frame, _suffix
-    from santander.data.synthetic import generate
+    from santander.training.data.io import write_frame, _suffix
+    from santander.training.data.synthetic import generate
     _suffix(Path(args.out))       # refuse an unsupported file type before generating
     frame = generate(args.rows, seed=args.seed, generator=args.generator)
     out = write_frame(frame, args.out)
@@ -29,7 +29,7 @@ def cmd_make_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from santander.train import run
+    from santander.training.train import run
     outcome = run(args.data, quick=args.quick, repository=args.repository, name=args.name,
                   reports_dir=args.reports, n_jobs=args.jobs,
                   dask_scheduler=args.dask_scheduler, progress=not args.no_progress)
@@ -38,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from santander.retrain import retrain
+    from santander.training.retrain import retrain
     outcome = retrain(args.data, base=args.base, reselect=args.reselect, append=args.append,
                       quick=args.quick, repository=args.repository, name=args.name,
                       reports_dir=args.reports, n_jobs=args.jobs,
@@ -62,13 +62,13 @@ def _print_outcome(outcome) -> None:
     print(f"version: {outcome.version} ({outcome.version_dir})")
     print(f"report: {outcome.report_dir / 'report.json'}")
     if outcome.tracking_run:
-        from santander.tracking import tracking_uri
+        from santander.training.tracking import tracking_uri
         print(f"MLflow run: {outcome.tracking_run} ({tracking_uri()}; "
               "`python -m santander ui` to browse)")
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from santander.versions import RepositoryClient, list_versions
+    from santander.ops.versions import RepositoryClient, list_versions
     versions = list_versions(args.repository, args.name)
     if not versions:
         print(f"no versions of '{args.name}' in {args.repository}")
@@ -97,14 +97,14 @@ def _num(value) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from santander.versions import RepositoryClient, promote
+    from santander.ops.versions import RepositoryClient, promote
     version, served = promote(args.repository, args.version, args.name,
                               RepositoryClient(args.url))
     return _report_served("promoted", version.number, served, args.url)
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
-    from santander.versions import RepositoryClient, retire
+    from santander.ops.versions import RepositoryClient, retire
     version, served = retire(args.repository, args.version, args.name,
                              RepositoryClient(args.url))
     return _report_served("retired", version.number, served, args.url)
@@ -120,7 +120,7 @@ def _report_served(action: str, number: int, served: list[int] | None, url: str)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from santander.serve import mlserver_command, server_environment
+    from santander.ops.launcher import mlserver_command, server_environment
     command = mlserver_command(args.repository)
     env = server_environment(host=args.host, http_port=args.http_port,
                              grpc_port=args.grpc_port, metrics_port=args.metrics_port)
@@ -132,7 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_serve_and_ask(args: argparse.Namespace) -> int:
     """Start the server, send request.py's default request, stop: the end of `make run`."""
     import subprocess
-    from santander.serve import running_server
+    from santander.ops.launcher import running_server
     request_py = Path(__file__).resolve().parents[1] / "request.py"
     with running_server(args.repository, args.workdir) as server:
         print(f"MLServer ready at {server.http_url} (log: {server.log})", flush=True)
@@ -140,7 +140,7 @@ def cmd_serve_and_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from santander.tracking import ui_command
+    from santander.training.tracking import ui_command
     command = ui_command(args.host, args.port)
     print(f"MLflow UI on http://{args.host}:{args.port} ({' '.join(command)})", flush=True)
     os.execvp(command[0], command)
@@ -148,7 +148,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_derive_stats(args: argparse.Namespace) -> int:
-    from santander.data.stats import write_feature_table
+    from santander.training.data.stats import write_feature_table
     print(f"wrote {write_feature_table(args.source, args.out)}")
     return 0
 
@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     derive = commands.add_parser("derive-stats", help="(maintainers) rebuild the generator's "
                                  "feature table from the published statistics")
     derive.add_argument("--source", default="../shared/santander-stats")
-    derive.add_argument("--out", default=str(Path(__file__).parent / "data" / "feature_stats.csv"))
+    derive.add_argument("--out", default=str(Path(__file__).parent / "training" / "data" / "feature_stats.csv"))
     derive.set_defaults(func=cmd_derive_stats)
     return parser
 

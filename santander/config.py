@@ -12,7 +12,7 @@ EXPERIMENT_NAME = "santander"
 
 # The endpoint users call: POST /v2/models/xgboost-model/infer (whichever family won).
 MODEL_NAME = "xgboost-model"
-RUNTIME_IMPLEMENTATION = "santander.runtime.SantanderRuntime"
+RUNTIME_IMPLEMENTATION = "santander.serving.runtime.SantanderRuntime"
 
 SEED = 42
 DEFAULT_ROWS = 200_000
@@ -35,7 +35,7 @@ HALVING_FACTOR = 3
 MAX_BATCH_SIZE = 64
 MAX_BATCH_TIME = 0.0001   # seconds
 
-# CPython's cyclic garbage collector in the serving process (santander/heap.py says why):
+# CPython's cyclic garbage collector in the serving process (santander/serving/gc_tuning.py says why):
 # a first-generation pass every 50,000 allocations instead of 700, and full passes rarer.
 SERVING_GC_THRESHOLDS = (50_000, 20, 100)
 
@@ -44,3 +44,18 @@ SERVER_HOST = "127.0.0.1"
 HTTP_PORT = 8080
 GRPC_PORT = 8081
 METRICS_PORT = 8082
+
+# The server settings export writes into a new repository (deploy/settings.json holds the
+# same; a test keeps them equal).
+SERVER_SETTINGS = {
+    # Ports are left out on purpose: values here would override MLSERVER_* variables.
+    "debug": False,
+    "host": SERVER_HOST,
+    "parallel_workers": 0,    # one process: a worker pool halves throughput on 2 cores
+    "load_models_at_startup": True,
+    # Answers are a few hundred bytes: compressing them costs time and saves nothing
+    # (measured in bench/serving.py).
+    "gzip_enabled": False,
+    # Skips a version whose artifact is damaged instead of letting it stop the server.
+    "model_repository_implementation": "santander.serving.repository.VerifiedRepository",
+}

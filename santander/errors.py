@@ -10,4 +10,8 @@ class DataError(SantanderError):
 
 
 class ExportError(SantanderError):
-    """A model version could not be written to, or read from, the repository."""
+    """A model version could not be written to the repository."""
+
+
+class ArtifactError(SantanderError):
+    """A model version on disk cannot be read: missing, damaged, or of an unknown format."""

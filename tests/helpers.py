@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from santander.export import load_exported
+from santander.serving.loader import load_version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import request as client  # noqa: E402,F401  (the top-level request.py, as users run it)
@@ -13,4 +13,4 @@ import request as client  # noqa: E402,F401  (the top-level request.py, as users
 
 def exported_model(version_dir: Path):
     """The version's artifact, loaded as the runtime loads it."""
-    return load_exported(version_dir)[0]
+    return load_version(version_dir)[0]

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from santander.batching import RowBatcher
+from santander.serving.batching import RowBatcher
 
 
 class CountingModel:

@@ -6,18 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from santander.data.io import load_features, load_training_data, write_frame
-from santander.data.schema import FEATURES, REAL_POSITIVE_RATE
-from santander.data.stats import derive_feature_table, load_feature_table
-from santander.data.synthetic import GENERATORS, generate, santander_like
+from santander.training.data.io import load_features, load_training_data, write_frame
+from santander.schema import FEATURES, REAL_POSITIVE_RATE
+from santander.training.data.stats import derive_feature_table, load_feature_table
+from santander.training.data.synthetic import GENERATORS, generate, santander_like
 from santander.errors import DataError
 
-from conftest import SHARED_STATS
+from conftest import SHARED_STATS, require_shared
 
 
 def test_packaged_table_is_derived_from_the_published_files():
-    if not SHARED_STATS.is_dir():
-        pytest.skip(f"published statistics not present at {SHARED_STATS}")
+    require_shared(SHARED_STATS, "the published statistics")
     derived = derive_feature_table(SHARED_STATS)
     packaged = load_feature_table()
     pd.testing.assert_frame_equal(derived, packaged, check_exact=False, atol=1e-6)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import special
 
-from santander.data.schema import FEATURES
-from santander.data.synthetic import generate
-from santander.estimators import BinnedCounts, HistogramNB, SplineAdditive, feature_grid
+from santander.schema import FEATURES
+from santander.training.data.synthetic import generate
+from santander.training.estimators import BinnedCounts, HistogramNB, SplineAdditive, feature_grid
 
 
 def test_feature_grid_spans_each_feature_and_puts_points_in_its_tails():

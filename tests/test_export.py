@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from santander import artifact
-from santander.candidates import FAMILIES, get_family
-from santander.errors import ExportError
-from santander.export import export_version, existing_versions, models_dir
+from santander.training.candidates import FAMILIES, get_family
+from santander.errors import ArtifactError, ExportError
+from santander.serving.loader import load_artifact
+from santander.export import export_version
+from santander.layout import existing_versions, models_dir
 
 
 @pytest.fixture(scope="module")
@@ -25,30 +27,30 @@ def data():
 def test_artifact_round_trip_gives_the_same_probabilities(family, data, tmp_path):
     X, y = data
     spec = get_family(family)
-    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     path = artifact.save(model, spec.artifact_format, tmp_path)
     assert path.name == artifact.FILENAMES[spec.artifact_format]
-    loaded = artifact.load(path, spec.artifact_format)
+    loaded = load_artifact(path, spec.artifact_format)
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-5,
                                atol=1e-6)
 
 
 def test_corrupted_or_missing_artifact_is_refused(data, tmp_path):
     X, y = data
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     path = artifact.save(model, "joblib", tmp_path)
     with open(path, "ab") as handle:
         handle.write(b"x")
-    with pytest.raises(ExportError, match="corrupted"):
-        artifact.load(path, "joblib")
+    with pytest.raises(ArtifactError, match="corrupted"):
+        load_artifact(path, "joblib")
     path.unlink()
-    with pytest.raises(ExportError, match="missing"):
-        artifact.load(path, "joblib")
+    with pytest.raises(ArtifactError, match="missing"):
+        load_artifact(path, "joblib")
 
 
 def test_versions_are_numbered_and_settings_complete(data, tmp_path):
     X, y = data
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     repo = tmp_path / "deploy"
     first = export_version(model, "joblib", 0.3, {"family": "naive_bayes"}, repo)
     second = export_version(model, "joblib", 0.4, {"family": "naive_bayes"}, repo)
@@ -83,7 +85,7 @@ def test_exported_version_is_readable_by_other_users(data, tmp_path):
     import os
     import stat
     X, y = data
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     previous = os.umask(0o022)
     try:
         version = export_version(model, "joblib", 0.3, {}, tmp_path / "deploy")
@@ -95,82 +97,22 @@ def test_exported_version_is_readable_by_other_users(data, tmp_path):
         assert not entry.is_dir() or mode & stat.S_IXOTH, f"{entry.name} is {oct(mode)}"
 
 
-_RUNTIME_PROBE = """
-import asyncio, json, sys
-import numpy as np
-from mlserver.codecs import NumpyCodec
-from mlserver.repository import SchemalessModelRepository
-from mlserver.types import InferenceRequest
-from santander.runtime import SantanderRuntime
-
-async def answer():
-    [settings] = await SchemalessModelRepository(sys.argv[1]).list()
-    runtime = SantanderRuntime(settings)
-    assert await runtime.load()
-    rows = np.load(sys.argv[2])
-    response = await runtime.predict(
-        InferenceRequest(inputs=[NumpyCodec.encode_input("features", rows)]))
-    return {o.name: o.data.root if hasattr(o.data, "root") else list(o.data)
-            for o in response.outputs}
-
-print(json.dumps(asyncio.run(answer())))
-"""
-
-
-@pytest.mark.parametrize("family", [f.name for f in FAMILIES])
-def test_every_family_is_exported_loaded_by_the_runtime_and_answers(family, data, tmp_path):
-    """Export; then MLServer's repository reads the version and the runtime loads it and
-    answers a V2 request, as the server would. In a fresh interpreter, as in the server:
-    MLServer's gRPC protos then stay out of this process (tritonclient's share their names)."""
-    import subprocess
-    import sys
-
-    X, y = data
-    spec = get_family(family)
-    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
-    export_version(model, spec.artifact_format, 0.5, {"family": family}, tmp_path / "deploy")
-    np.save(tmp_path / "rows.npy", X[:5])
-    done = subprocess.run([sys.executable, "-c", _RUNTIME_PROBE, str(tmp_path / "deploy"),
-                           str(tmp_path / "rows.npy")], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    outputs = json.loads(done.stdout.strip().splitlines()[-1])
-    expected = model.predict_proba(X[:5])[:, 1]
-    np.testing.assert_allclose(outputs["probability"], expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(outputs["label"], (expected >= 0.5).astype(int))
-
-
 def test_additive_artifact_is_plain_arrays(data, tmp_path):
     """No pickle: numpy refuses object arrays when loading, and the file names no class."""
     X, y = data
     spec = get_family("additive")
-    model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
+    model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     path = artifact.save(model, "additive", tmp_path)
     with np.load(path, allow_pickle=False) as arrays:
         assert sorted(arrays.files) == ["grid", "intercept", "values"]
     assert b"santander" not in path.read_bytes()
 
 
-def test_an_additive_artifact_loads_without_any_training_module(data, tmp_path):
-    """The serving side's loader, in a fresh interpreter: no training code, no scikit-learn."""
-    import subprocess
-    import sys
+def test_the_committed_server_settings_are_the_ones_export_writes(tmp_path):
+    from pathlib import Path
 
-    X, y = data
-    for family in ("additive", "histogram_nb"):
-        spec = get_family(family)
-        model = spec.build(pos_weight=3.0, **spec.configurations(quick=True)[0]).fit(X, y)
-        folder = tmp_path / family
-        folder.mkdir()
-        path = artifact.save(model, "additive", folder)
-        probe = ("import sys; from pathlib import Path; from santander import artifact; "
-                 f"m = artifact.load(Path({str(path)!r}), 'additive'); "
-                 "import numpy as np; m.predict_proba(np.zeros((1, 200))); "
-                 "print(' '.join(sorted(n for n in sys.modules if n.startswith(('santander.', "
-                 "'sklearn', 'scipy', 'joblib')))))")
-        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                                check=True).stdout.split()
-        assert not [name for name in loaded
-                    if name.startswith(("sklearn", "scipy", "joblib", "santander.estimators",
-                                        "santander.candidates", "santander.selection",
-                                        "santander.train"))], loaded
-        assert "santander.additive" in loaded
+    from santander.config import SERVER_SETTINGS
+    from santander.export import ensure_server_settings
+    committed = Path(__file__).resolve().parents[1] / "deploy" / "settings.json"
+    assert json.loads(committed.read_text()) == SERVER_SETTINGS
+    assert json.loads(ensure_server_settings(tmp_path).read_text()) == SERVER_SETTINGS

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from santander.data.io import load_features
-from santander.serve import free_port
+from santander.training.data.io import load_features
+from santander.ops.launcher import free_port
 
 from helpers import client, exported_model
 
@@ -70,6 +70,8 @@ def test_deploy_image_builds_runs_as_non_root_and_answers_request_py(trained_rep
         np.testing.assert_allclose(rest, expected, atol=5e-5)   # printed with 4 decimals
         np.testing.assert_allclose(grpc, expected, atol=5e-5)
 
+        shipped = _docker("exec", name, "ls", "/opt/app/santander").split()
+        assert "serving" in shipped and "training" not in shipped and "ops" not in shipped
         user = _docker("exec", name, "id", "-u").strip()
         assert user != "0"
         assert _health(name) == "healthy"

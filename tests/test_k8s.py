@@ -14,9 +14,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from conftest import SHARED, require_shared
+
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
-CRDS = ROOT.parent / "shared" / "kserve-crds"
+CRDS = SHARED / "kserve-crds"
 KUBERNETES_VERSION = "1.32"
 
 
@@ -30,8 +32,7 @@ def render(overlay: str) -> list[dict]:
 
 
 def crd_schema(kind: str, api_version: str) -> dict:
-    if not CRDS.is_dir():
-        pytest.skip(f"KServe CRD schemas not found at {CRDS}")
+    require_shared(CRDS, "the KServe CRD schemas")
     group, version = api_version.split("/")
     for path in CRDS.glob("*.yaml"):
         crd = yaml.safe_load(path.read_text())

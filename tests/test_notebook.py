@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from santander.config import MODEL_NAME
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "ml_code.ipynb"
 
 
@@ -20,7 +22,7 @@ def test_notebook_is_committed_without_outputs():
 
 @pytest.mark.slow
 def test_notebook_executes_in_quick_mode(small_csv, tmp_path):
-    papermill = pytest.importorskip("papermill")
+    import papermill
     out = tmp_path / "executed.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK), str(out), kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
@@ -29,6 +31,6 @@ def test_notebook_executes_in_quick_mode(small_csv, tmp_path):
     executed = json.loads(out.read_text())
     text = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
     assert "version 1 ->" in text
-    assert (tmp_path / "deploy" / "models" / "xgboost-model" / "1" / "model-settings.json").is_file()
+    assert (tmp_path / "deploy" / "models" / MODEL_NAME / "1" / "model-settings.json").is_file()
     images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 4

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from santander.config import MODEL_NAME
 from santander.cli import main
-from santander.data.io import write_frame
-from santander.candidates import FAMILIES
-from santander.data.synthetic import generate
-from santander.retrain import retrain
-from santander.versions import list_versions
+from santander.training.data.io import write_frame
+from santander.training.candidates import FAMILIES
+from santander.training.data.synthetic import generate
+from santander.training.retrain import retrain
+from santander.ops.versions import list_versions
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def _tree_digest(folder: Path) -> dict[str, str]:
 
 def test_retrain_alone_refits_the_base_configuration_as_the_next_version(
         repository, new_parquet, tmp_path):
-    before = _tree_digest(repository / "models" / "xgboost-model" / "1")
+    before = _tree_digest(repository / "models" / MODEL_NAME / "1")
     outcome = retrain(new_parquet, repository=repository, reports_dir=tmp_path / "reports",
                       quick=True, progress=False)
     assert outcome.version == "2"
@@ -49,7 +50,7 @@ def test_retrain_alone_refits_the_base_configuration_as_the_next_version(
     assert [p["path"] for p in card["data"]["parts"]] == [str(new_parquet.resolve())]
     assert len(outcome.report["candidates"]) == 1          # one configuration, 5-fold CV
     assert 0.0 < card["threshold"] < 1.0
-    assert _tree_digest(repository / "models" / "xgboost-model" / "1") == before
+    assert _tree_digest(repository / "models" / MODEL_NAME / "1") == before
 
 
 def test_retrain_append_trains_on_base_rows_plus_new_rows(repository, new_parquet, tmp_path):

@@ -8,10 +8,10 @@ from sklearn.metrics import f1_score
 
 from sklearn.model_selection import StratifiedKFold
 
-from santander.candidates import FAMILIES, get_family
+from santander.training.candidates import FAMILIES, get_family
 from santander.config import N_FOLDS, SEED
-from santander.selection import nested_order, select, tune_threshold
-from santander.train import holdout_split, load_dataset
+from santander.training.selection import nested_order, select, tune_threshold
+from santander.training.train import holdout_split, load_dataset
 
 
 def test_tuned_threshold_maximises_f1_over_every_cut():
@@ -40,7 +40,7 @@ def test_at_least_six_families_of_rising_complexity():
     assert len({f.complexity for f in FAMILIES}) >= 3
     for family in FAMILIES:
         assert family.configurations() and family.configurations(quick=True)
-        family.build(pos_weight=9.0, **family.configurations(quick=True)[0])
+        family.build(**family.configurations(quick=True)[0])
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_each_fold_f1_is_scored_at_a_threshold_tuned_on_the_other_folds(split):
 
 
 def test_selection_runs_on_a_dask_cluster(split):
-    distributed = pytest.importorskip("distributed")
+    import distributed
     families = [get_family("logistic"), get_family("naive_bayes")]
     local = select(split.X_train, split.y_train, families, quick=True, progress=False)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,

@@ -9,9 +9,10 @@ import urllib.request
 import numpy as np
 import pytest
 
-from santander.data.io import load_features
-from santander.export import read_model_settings
-from santander.serve import running_server
+from santander.config import MODEL_NAME
+from santander.training.data.io import load_features
+from santander.layout import read_model_settings
+from santander.ops.launcher import running_server
 
 from helpers import client, exported_model
 
@@ -42,7 +43,7 @@ def test_batch_probabilities_and_labels_match_the_artifact(server, small_csv):
     model = exported_model(outcome.version_dir)
     X, _ = load_features(small_csv, rows=7)
     expected = model.predict_proba(X.astype(np.float32))[:, 1]
-    response = client.infer_rest(srv.http_url, "xgboost-model", None, X, request_id="r-7")
+    response = client.infer_rest(srv.http_url, MODEL_NAME, None, X, request_id="r-7")
     outputs = {o["name"]: o for o in response["outputs"]}
     assert response["id"] == "r-7" and response["model_version"] == "1"
     np.testing.assert_allclose(outputs["probability"]["data"], expected, rtol=1e-5)
@@ -80,7 +81,7 @@ def _columns_body(X: np.ndarray, order: list[int]) -> dict:
 def test_named_columns_in_any_order_give_the_same_probabilities(server, small_csv):
     srv, _ = server
     X, _ = load_features(small_csv, rows=4)
-    ordered = client.infer_rest(srv.http_url, "xgboost-model", None, X)
+    ordered = client.infer_rest(srv.http_url, MODEL_NAME, None, X)
     shuffled_order = list(np.random.default_rng(0).permutation(200))
     status, shuffled = _post(_infer_url(srv), _columns_body(X, shuffled_order))
     assert status == 200
@@ -159,8 +160,8 @@ def test_metadata_shows_schema_and_model_card(server):
 def test_grpc_answers_like_rest(server, small_csv):
     srv, _ = server
     X, _ = load_features(small_csv, rows=3)
-    rest = client.infer_rest(srv.http_url, "xgboost-model", None, X)
-    grpc = client.infer_grpc(srv.grpc_address, "xgboost-model", None, X, request_id="g-1")
+    rest = client.infer_rest(srv.http_url, MODEL_NAME, None, X)
+    grpc = client.infer_grpc(srv.grpc_address, MODEL_NAME, None, X, request_id="g-1")
     assert grpc["id"] == "g-1"
     rest_p = {o["name"]: o["data"] for o in rest["outputs"]}["probability"]
     grpc_p = {o["name"]: o["data"] for o in grpc["outputs"]}["probability"]
@@ -173,15 +174,15 @@ def test_a_corrupted_version_is_skipped_and_the_others_keep_serving(trained_repo
     root, outcome = trained_repository
     repo = tmp_path / "deploy"
     shutil.copytree(root / "deploy", repo)
-    broken = repo / "models" / "xgboost-model" / "2"
-    shutil.copytree(repo / "models" / "xgboost-model" / "1", broken)
+    broken = repo / "models" / MODEL_NAME / "2"
+    shutil.copytree(repo / "models" / MODEL_NAME / "1", broken)
     settings = json.loads((broken / "model-settings.json").read_text())
     settings["parameters"]["version"] = "2"
     (broken / "model-settings.json").write_text(json.dumps(settings))
     artifact_file = broken / settings["parameters"]["uri"]
     artifact_file.write_bytes(artifact_file.read_bytes()[:-1] + b"!")
     with running_server(repo, tmp_path / "server") as srv:
-        answer = client.infer_rest(srv.http_url, "xgboost-model", None, np.zeros((1, 200)))
+        answer = client.infer_rest(srv.http_url, MODEL_NAME, None, np.zeros((1, 200)))
         assert answer["model_version"] == "1"
         status, _ = _post(f"{srv.http_url}/v2/models/xgboost-model/versions/2/infer",
                           _tensor([1, 200], ROW))
@@ -202,7 +203,7 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
     root, outcome = trained_repository
     repo = tmp_path / "deploy"
     shutil.copytree(root / "deploy", repo)
-    settings_path = repo / "models" / "xgboost-model" / "1" / "model-settings.json"
+    settings_path = repo / "models" / MODEL_NAME / "1" / "model-settings.json"
     settings = json.loads(settings_path.read_text())
     settings.update(max_batch_size=64, max_batch_time=0.2)
     settings_path.write_text(json.dumps(settings))
@@ -215,7 +216,7 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
             return _post(f"{srv.http_url}/v2/models/xgboost-model/infer",
                          _tensor([1, 200], [None] + ROW[1:]))
         lo, hi = slices[k]
-        return 200, client.infer_rest(srv.http_url, "xgboost-model", None, X[lo:hi],
+        return 200, client.infer_rest(srv.http_url, MODEL_NAME, None, X[lo:hi],
                                       request_id=f"caller-{k}")
 
     with running_server(repo, tmp_path / "server") as srv:
@@ -274,7 +275,7 @@ def test_an_unmodified_third_party_v2_client_gets_correct_probabilities(protocol
     json_only = {"binary_data": False} if protocol == "http" else {}
     tensor = triton.InferInput("features", list(X32.shape), "FP32")
     tensor.set_data_from_numpy(X32, **json_only)
-    result = triton_client.infer("xgboost-model", [tensor],
+    result = triton_client.infer(MODEL_NAME, [tensor],
                                  outputs=[triton.InferRequestedOutput("probability", **json_only)])
     np.testing.assert_allclose(result.as_numpy("probability").ravel(),
                                model.predict_proba(X32)[:, 1], rtol=1e-5)

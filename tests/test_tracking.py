@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from santander.tracking import TrackingWarning
-from santander.train import run
+from santander.training.tracking import TrackingWarning
+from santander.training.train import run
 
 
 def test_training_run_is_tracked_and_reads_back(trained_repository, tracking_store):
@@ -51,7 +51,7 @@ def test_ui_command_serves_the_mlflow_ui_on_localhost(tmp_path):
     import sys
     import time
     import urllib.request
-    from santander.serve import free_port, stop_process
+    from santander.ops.launcher import free_port, stop_process
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "santander", "ui", "--port", str(port)],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

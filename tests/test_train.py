@@ -6,17 +6,18 @@ import json
 
 import numpy as np
 
-from santander import artifact
+from santander.config import MODEL_NAME
+from santander.serving.loader import load_artifact
 from santander.cli import main
-from santander.evaluation import PLOTS
-from santander.export import read_model_settings
-from santander.train import holdout_split, load_dataset
+from santander.training.evaluation import PLOTS
+from santander.layout import read_model_settings
+from santander.training.train import holdout_split, load_dataset
 
 
 def test_quick_run_exports_a_version_and_a_report(trained_repository, small_parquet):
     root, outcome = trained_repository
     assert outcome.version == "1"
-    assert outcome.version_dir == root / "deploy" / "models" / "xgboost-model" / "1"
+    assert outcome.version_dir == root / "deploy" / "models" / MODEL_NAME / "1"
     settings = read_model_settings(outcome.version_dir)
     extra = settings["parameters"]["extra"]
     card = extra["model_card"]
@@ -38,7 +39,7 @@ def test_quick_run_exports_a_version_and_a_report(trained_repository, small_parq
 
     # The exported artifact reproduces the holdout scores in the report.
     split = holdout_split(load_dataset(small_parquet, quick=True))
-    model = artifact.load(outcome.version_dir / settings["parameters"]["uri"],
+    model = load_artifact(outcome.version_dir / settings["parameters"]["uri"],
                           extra["artifact_format"])
     proba = model.predict_proba(split.X_holdout)[:, 1]
     from sklearn.metrics import roc_auc_score, f1_score

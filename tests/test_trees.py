@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from xgboost import XGBClassifier, XGBRegressor
 
-from santander import artifact, trees
-from santander.trees import SmallBatchTrees
+from santander import artifact
+from santander.serving import trees
+from santander.serving.loader import load_artifact
+from santander.serving.trees import SmallBatchTrees
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_values_equal_to_a_threshold_go_right_as_in_xgboost(classifier, data):
 def test_the_serving_adapter_gives_xgboost_answers_for_every_batch_size(classifier, data,
                                                                         tmp_path):
     X, _ = data
-    loaded = artifact.load(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
+    loaded = load_artifact(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
     assert loaded.small_batches is not None
     for n in (1, 2, trees.SMALL_BATCH_ROWS, trees.SMALL_BATCH_ROWS + 1, 200):
         np.testing.assert_allclose(loaded.predict_proba(X[:n]), classifier.predict_proba(X[:n]),
@@ -69,14 +71,14 @@ def test_the_serving_adapter_gives_xgboost_answers_for_every_batch_size(classifi
 def test_rows_of_the_wrong_width_are_left_to_xgboost_which_refuses_them(classifier, data,
                                                                          tmp_path):
     X, _ = data
-    loaded = artifact.load(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
+    loaded = load_artifact(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
     with pytest.raises(ValueError):
         loaded.predict_proba(X[:2, :-1])
 
 
 def test_missing_values_are_left_to_xgboost(classifier, data, tmp_path):
     X, _ = data
-    loaded = artifact.load(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
+    loaded = load_artifact(artifact.save(classifier, "xgboost", tmp_path), "xgboost")
     rows = X[:3].copy()
     rows[:, :5] = np.nan               # XGBoost sends these down each split's default branch
     np.testing.assert_allclose(loaded.predict_proba(rows)[:, 1],

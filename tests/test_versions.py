@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from santander.cli import main
-from santander.data.io import load_features, write_frame
-from santander.data.synthetic import generate
+from santander.training.data.io import load_features, write_frame
+from santander.training.data.synthetic import generate
 from santander.export import export_version
-from santander.candidates import get_family
-from santander.retrain import retrain
-from santander.serve import running_server
-from santander.versions import list_versions
+from santander.training.candidates import get_family
+from santander.training.retrain import retrain
+from santander.ops.launcher import running_server
+from santander.ops.versions import list_versions
 
 from helpers import client
 
@@ -125,7 +125,7 @@ def test_newest_is_numeric_and_retired_versions_stay_down_after_a_restart(tmp_pa
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 200)).astype(np.float32)
     y = (X[:, 0] > 1).astype(int)
-    model = get_family("naive_bayes").build(pos_weight=1.0, var_smoothing=1e-9).fit(X, y)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     repo = tmp_path / "deploy"
     for _ in range(11):
         export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, repo)

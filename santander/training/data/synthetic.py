@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from santander.data.schema import FEATURES, ID_COLUMN, REAL_POSITIVE_RATE, TARGET_COLUMN
-from santander.data.stats import load_feature_table
+from santander.schema import FEATURES, ID_COLUMN, REAL_POSITIVE_RATE, TARGET_COLUMN
+from santander.training.data.stats import load_feature_table
 
 LATTICE = 10_000           # values are written with 4 decimals
 MAX_CELLS = 2_048          # per feature; cells are whole numbers of lattice steps

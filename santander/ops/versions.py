@@ -2,7 +2,7 @@
 
 Which versions are served is kept in the repository itself, so a restart (or the deploy
 image) serves the same set: a retired version keeps its files and gets a `RETIRED` marker,
-which the repository (`santander.repository`) leaves out. A running server is told through
+which the repository (`santander.serving.repository`) leaves out. A running server is told through
 MLServer's repository API: `POST /v2/repository/models/<name>/load` loads every version the
 repository offers (new ones load beside the old, and the old stay up while already-loaded
 ones are reloaded) and unloads the ones it no longer offers; `/unload` drops the name.
@@ -19,18 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from santander import config
-from santander.errors import ExportError, SantanderError
-from santander.export import existing_versions, models_dir, read_model_settings
-
-RETIRED_MARKER = "RETIRED"
+from santander.errors import ArtifactError, SantanderError
+from santander.layout import (RETIRED_MARKER, existing_versions, is_retired, models_dir,
+                              read_model_settings)
 
 
 class VersionError(SantanderError):
     """An unknown version, or a server that refused a repository call."""
-
-
-def is_retired(version_dir: str | Path) -> bool:
-    return (Path(version_dir) / RETIRED_MARKER).exists()
 
 
 @dataclass
@@ -58,7 +53,7 @@ def list_versions(repository: str | Path, name: str = config.MODEL_NAME) -> list
         folder = models_dir(repository, name) / str(number)
         try:
             card = read_model_settings(folder)["parameters"]["extra"].get("model_card", {})
-        except (ExportError, KeyError, TypeError, AttributeError):
+        except (ArtifactError, KeyError, TypeError, AttributeError):
             card = {}                      # unreadable settings: listed, with no card
         found.append(Version(number, folder, is_retired(folder), card))
     return found

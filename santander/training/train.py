@@ -1,6 +1,7 @@
 """The training job, stage by stage: data -> selection -> holdout evaluation -> export.
 
-Each step is a function the notebook calls one by one; `run` chains them for the CLI.
+Each stage is a function the notebook calls one by one; `run_pipeline` chains them, once, for
+both `run` (train) and retraining.
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from sklearn.model_selection import FixedThresholdClassifier, train_test_split
 
-from santander import tracking
-from santander.candidates import FAMILIES, Family, get_family
+from santander.training import tracking
+from santander.training.candidates import FAMILIES, Family, get_family
 from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, MODEL_NAME,
                               N_FOLDS, QUICK_ROWS, REPORTS_DIR, SEED)
-from santander.data.io import Dataset, fingerprint, load_training_data
-from santander.evaluation import holdout_metrics, write_report
+from santander.training.data.io import Dataset, fingerprint, load_training_data
+from santander.training.evaluation import holdout_metrics, write_report
 from santander.export import export_version
-from santander.selection import CandidateResult, SelectionResult, nested_order, positive_weight, select
+from santander.training.selection import CandidateResult, SelectionResult, nested_order, select
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlserver")
 
@@ -77,7 +78,7 @@ def refit_winner(selection: SelectionResult, split: Split) -> Refit:
     winner = selection.winner
     family = get_family(winner.family)
     model = FixedThresholdClassifier(
-        family.build(pos_weight=positive_weight(split.y_train), **winner.params),
+        family.build(**winner.params),
         threshold=winner.threshold, response_method="predict_proba")
     start = time.perf_counter()
     model.fit(split.X_train, split.y_train)
@@ -151,6 +152,31 @@ def export_and_report(dataset: Dataset, split: Split, selection: SelectionResult
                            report=report, tracking_run=run_id)
 
 
+def run_pipeline(dataset: Dataset, families: Iterable[Family] = FAMILIES, quick: bool = False,
+                 repository: str | Path = DEPLOY_DIR, name: str = MODEL_NAME,
+                 reports_dir: str | Path = REPORTS_DIR, n_jobs: int = -1,
+                 dask_scheduler: str | None = None, progress: bool = True,
+                 timings: dict[str, float] | None = None,
+                 card_extra: Callable[[Split], dict[str, Any]] | None = None
+                 ) -> TrainingOutcome:
+    """Holdout split -> selection -> refit of the winner -> export and report: the one
+    sequence train and retrain share. `card_extra(split)` adds to the model card (retraining
+    scores its base version on the same holdout)."""
+    timings = dict(timings or {})
+    start = time.perf_counter()
+    split = holdout_split(dataset)
+    dataset = dataset.without_features()
+    timings["split"] = time.perf_counter() - start
+    start = time.perf_counter()
+    selection = select(split.X_train, split.y_train, families, quick=quick, n_jobs=n_jobs,
+                       dask_scheduler=dask_scheduler, progress=progress)
+    timings["selection"] = time.perf_counter() - start
+    refit = refit_winner(selection, split)
+    return export_and_report(dataset, split, selection, refit, quick, repository, name,
+                             reports_dir, timings,
+                             card_extra=card_extra(split) if card_extra else None)
+
+
 def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEPLOY_DIR,
         name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR,
         families: list[Family] | None = None, n_jobs: int = -1,
@@ -158,13 +184,6 @@ def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEP
     """The whole job. Data errors are raised before anything is written."""
     start = time.perf_counter()
     dataset = load_dataset(data_path, quick=quick)
-    split = holdout_split(dataset)
-    dataset = dataset.without_features()
-    timings = {"data": time.perf_counter() - start}
-    start = time.perf_counter()
-    selection = select(split.X_train, split.y_train, families or FAMILIES, quick=quick,
-                       n_jobs=n_jobs, dask_scheduler=dask_scheduler, progress=progress)
-    timings["selection"] = time.perf_counter() - start
-    refit = refit_winner(selection, split)
-    return export_and_report(dataset, split, selection, refit, quick, repository, name,
-                             reports_dir, timings)
+    return run_pipeline(dataset, families or FAMILIES, quick, repository, name, reports_dir,
+                        n_jobs, dask_scheduler, progress,
+                        timings={"data": time.perf_counter() - start})

@@ -2,9 +2,8 @@
 
 MLServer's own batcher queues whole V2 requests, merges them into one `InferenceRequest` and
 splits the `InferenceResponse` back, building pydantic objects at every step. On one core
-that cost more per request than the model itself: with it replaced by this class, a
-development run (in rounds, as `bench/serving.py` measures) gave +22% requests/s at 16
-callers, +25% at 64 and a sequential p50 of 1.26 ms against 1.81. Here the runtime
+that costs more per request than the model itself (`bench/serving.py` compares this
+deployment with MLServer's stock batching; BENCHMARKS.md has the figures). Here the runtime
 checks and decodes each request on its own first (a bad request fails alone, before it can
 join a batch), and only the decoded rows wait: one model call per batch, and each caller
 gets its own slice of the answer.

@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from santander.config import SEED
-from santander.estimators import EarlyStopping, HistogramNB, SplineAdditive
+from santander.training.estimators import EarlyStopping, HistogramNB, SplineAdditive
 
 @dataclass(frozen=True)
 class Family:
@@ -30,7 +30,7 @@ class Family:
     description: str
     complexity: int                       # 1 = simplest
     artifact_format: str                  # how export serialises the fitted model
-    build: Callable[..., BaseEstimator]   # build(pos_weight=..., **params)
+    build: Callable[..., BaseEstimator]   # build(**params): a fresh, unfitted estimator
     space: dict[str, list[Any]] = field(default_factory=dict)
     quick_space: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -39,25 +39,25 @@ class Family:
         keys = sorted(space)
         return [dict(zip(keys, values)) for values in product(*(space[k] for k in keys))]
 
-def _logistic(pos_weight: float, C: float) -> BaseEstimator:
+def _logistic(C: float) -> BaseEstimator:
     return make_pipeline(StandardScaler(),
                          LogisticRegression(C=C, class_weight="balanced", max_iter=300))
 
-def _naive_bayes(pos_weight: float, var_smoothing: float) -> BaseEstimator:
+def _naive_bayes(var_smoothing: float) -> BaseEstimator:
     return GaussianNB(var_smoothing=var_smoothing)
 
-def _histogram_nb(pos_weight: float) -> BaseEstimator:
+def _histogram_nb() -> BaseEstimator:
     # Its bandwidth is chosen per feature inside its own fit.
     return HistogramNB()
 
 
-def _additive(pos_weight: float, n_knots: int) -> BaseEstimator:
+def _additive(n_knots: int) -> BaseEstimator:
     # A spline per feature: non-monotone per-feature effects while features stay additive
     # (the real data is close to independent given the class). The roughness penalty is
     # chosen per feature inside the fit.
     return SplineAdditive(n_knots=n_knots)
 
-def _extra_trees(pos_weight: float, max_depth: int, min_samples_leaf: int) -> BaseEstimator:
+def _extra_trees(max_depth: int, min_samples_leaf: int) -> BaseEstimator:
     return ExtraTreesClassifier(
         n_estimators=100, max_depth=max_depth, min_samples_leaf=min_samples_leaf,
         max_features="sqrt", bootstrap=True, max_samples=0.2,
@@ -68,12 +68,12 @@ def _extra_trees(pos_weight: float, max_depth: int, min_samples_leaf: int) -> Ba
 # few features each generalise best), many rounds, stopped early inside each fit. Unweighted:
 # the decision threshold is tuned afterwards anyway. XGBoost's learning rate is higher than
 # LightGBM's: its histograms are built row-wise over every feature, so a low feature fraction
-# does not make its rounds cheaper (~60 ms a round on 128,000 rows, one thread), and at 0.05
-# its 5 folds alone would take most of the 10-minute selection budget.
+# does not make its rounds cheaper, and at 0.05 its 5 folds alone would take most of the
+# 10-minute selection budget (bench/selection.py measures the whole selection).
 MAX_ROUNDS = 5_000
 
 
-def _xgboost(pos_weight: float, max_depth: int, learning_rate: float,
+def _xgboost(max_depth: int, learning_rate: float,
              colsample_bytree: float) -> BaseEstimator:
     from xgboost import XGBClassifier
     return EarlyStopping(patience=100, estimator=XGBClassifier(
@@ -82,7 +82,7 @@ def _xgboost(pos_weight: float, max_depth: int, learning_rate: float,
         min_child_weight=10, eval_metric="logloss", n_jobs=1, random_state=SEED))
 
 
-def _lightgbm(pos_weight: float, num_leaves: int, learning_rate: float,
+def _lightgbm(num_leaves: int, learning_rate: float,
               feature_fraction: float) -> BaseEstimator:
     from lightgbm import LGBMClassifier
     return EarlyStopping(LGBMClassifier(

@@ -54,8 +54,7 @@ def feature_grid(X: np.ndarray, points: int = GRID_POINTS, seed: int = 0) -> np.
 
     Quantiles alone leave the tails with a bin or two each, yet that is where an effect that
     keeps growing (a ramp) changes most per bin; even spacing alone spends bins on empty
-    ranges. On the second generator the merged grid took the spline model from 0.979 to 0.982
-    of the Bayes ROC AUC at 40,000 rows, and cost nothing on the first.
+    ranges (BENCHMARKS.md, Quality, has what it bought on the second generator).
     """
     rows = X
     if len(X) > _GRID_SAMPLE:

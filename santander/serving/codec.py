@@ -16,7 +16,7 @@ import numpy as np
 from mlserver.errors import InferenceError
 from mlserver.types import InferenceRequest, RequestInput, ResponseOutput
 
-from santander.data.schema import (FEATURE_INDEX, INPUT_DATATYPES, N_FEATURES, OUTPUT_LABEL,
+from santander.schema import (FEATURE_INDEX, INPUT_DATATYPES, N_FEATURES, OUTPUT_LABEL,
                                    OUTPUT_PROBABILITY)
 
 STOCK_PREDICT = "predict"

@@ -1,11 +1,11 @@
 """Small batches of an XGBoost binary classifier, scored by walking its trees in numpy.
 
-XGBoost's `inplace_predict` has a fixed cost per call whatever the row count: measured here
-(400 trees, depth 4, one thread) one row took 0.64 ms and 16 rows 0.90 ms. Walking the same
-trees level by level as numpy arrays took 0.09 ms for one row and 0.43 ms for 16, and grows
-with the rows until it meets XGBoost near 64. A server answering lone callers spends most of a
-request's model time in that fixed cost, so the serving adapter scores up to SMALL_BATCH_ROWS
-rows here and hands larger batches to XGBoost.
+XGBoost's `inplace_predict` has a fixed cost per call whatever the row count, several times
+what walking the same trees level by level as numpy arrays costs for one row; the walk grows
+with the rows until the two meet at a few dozen (`bench/serving.py` measures both in-process;
+BENCHMARKS.md has the figures). A server answering lone callers spends most of a request's
+model time in that fixed cost, so the serving adapter scores up to SMALL_BATCH_ROWS rows here
+and hands larger batches to XGBoost.
 
 Each tree is laid out as a complete binary tree of the model's depth (heap order: node i's
 children are 2i+1 and 2i+2). A leaf above the bottom level becomes a split that always goes

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from santander.data.schema import FEATURES
+from santander.schema import FEATURES
 from santander.errors import DataError
 
 TABLE_NAME = "feature_stats.csv"
@@ -41,7 +41,7 @@ def derive_feature_table(stats_dir: str | Path) -> pd.DataFrame:
 
 def load_feature_table() -> pd.DataFrame:
     """The table shipped in the package."""
-    with resources.files("santander.data").joinpath(TABLE_NAME).open("r") as handle:
+    with resources.files("santander.training.data").joinpath(TABLE_NAME).open("r") as handle:
         table = pd.read_csv(handle, index_col="feature")
     return table[list(TABLE_COLUMNS)]
 

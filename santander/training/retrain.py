@@ -16,18 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from santander import artifact
-from santander.candidates import FAMILIES, Family, get_family
+from santander.training.candidates import FAMILIES, Family, get_family
 from santander.config import DEPLOY_DIR, MODEL_NAME, REPORTS_DIR
-from santander.data.io import Dataset, fingerprint
-from santander.data.schema import N_FEATURES
+from santander.training.data.io import Dataset, fingerprint
+from santander.schema import N_FEATURES
 from santander.errors import DataError
-from santander.evaluation import holdout_metrics
-from santander.export import load_exported, read_model_settings
-from santander.selection import select
-from santander.train import (Split, TrainingOutcome, export_and_report, holdout_split,
-                             load_dataset, refit_winner)
-from santander.versions import Version, get_version
+from santander.training.evaluation import holdout_metrics
+from santander.layout import read_model_settings
+from santander.serving.loader import ProbabilityModel, load_version
+from santander.training.train import Split, TrainingOutcome, load_dataset, run_pipeline
+from santander.ops.versions import Version, get_version
 
 
 def base_configuration(base: Version) -> Family:
@@ -87,7 +85,7 @@ def combine(datasets: list[Dataset], parts: list[dict]) -> Dataset:
                    source=" + ".join(d.source for d in datasets), parts=list(parts))
 
 
-def base_on_holdout(base_model: tuple[artifact.ProbabilityModel, float], split: Split
+def base_on_holdout(base_model: tuple[ProbabilityModel, float], split: Split
                     ) -> dict[str, Any]:
     """The base version scored on the new holdout: is the new version better?"""
     model, threshold = base_model
@@ -104,7 +102,7 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
     start = time.perf_counter()
     base_version = get_version(repository, base, name)
     check_schema(base_version)
-    base_model = load_exported(base_version.folder)     # a damaged base stops here, not after CV
+    base_model = load_version(base_version.folder)     # a damaged base stops here, not after CV
     families = FAMILIES if reselect else [base_configuration(base_version)]
     new = load_new_data(data_path, base_version, quick)
     if append:
@@ -115,23 +113,19 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
         dataset = combine([old, new], old.parts + new.provenance(quick))
     else:
         dataset = new
-    split = holdout_split(dataset)
-    dataset = dataset.without_features()
-    timings = {"data": time.perf_counter() - start}
 
-    start = time.perf_counter()
-    selection = select(split.X_train, split.y_train, families, quick=quick, n_jobs=n_jobs,
-                       progress=progress)
-    timings["selection"] = time.perf_counter() - start
-    refit = refit_winner(selection, split)
-    retraining = {"base_version": base_version.number, "reselect": reselect,
-                  "data": "appended to the base version's" if append else "new data alone",
-                  "new_data": str(Path(data_path).resolve()),
-                  # Appended: the holdout holds rows the base version was trained on, which
-                  # flatters the base's scores below.
-                  "base_saw_holdout_rows": append,
-                  "base_on_this_holdout": {k: v for k, v in base_on_holdout(base_model, split)
-                                           .items() if k in ("f1", "precision", "recall",
-                                                             "roc_auc", "pr_auc", "threshold")}}
-    return export_and_report(dataset, split, selection, refit, quick, repository, name,
-                             reports_dir, timings, card_extra={"retraining": retraining})
+    def retraining(split: Split) -> dict[str, Any]:
+        base_scores = base_on_holdout(base_model, split)
+        return {"retraining": {
+            "base_version": base_version.number, "reselect": reselect,
+            "data": "appended to the base version's" if append else "new data alone",
+            "new_data": str(Path(data_path).resolve()),
+            # Appended: the holdout holds rows the base version was trained on, which
+            # flatters the base's scores below.
+            "base_saw_holdout_rows": append,
+            "base_on_this_holdout": {k: v for k, v in base_scores.items() if k in (
+                "f1", "precision", "recall", "roc_auc", "pr_auc", "threshold")}}}
+
+    return run_pipeline(dataset, families, quick, repository, name, reports_dir, n_jobs,
+                        progress=progress, timings={"data": time.perf_counter() - start},
+                        card_extra=retraining)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from sklearn.metrics import (  # noqa: E402
     average_precision_score, classification_report, confusion_matrix, f1_score,
     precision_recall_curve, precision_score, recall_score, roc_auc_score, roc_curve)
 
-from santander.permissions import as_if_created  # noqa: E402
+from santander.atomic import publish, staged_folder  # noqa: E402
 
 PLOTS = ("roc.png", "precision_recall.png", "f1_vs_threshold.png", "cv_comparison.png")
 
@@ -112,20 +110,14 @@ def write_report(report_dir: str | Path, report: dict[str, Any], y_true: np.ndar
                  proba: np.ndarray) -> Path:
     """report.json and the plots, written into a temporary folder and renamed into place."""
     report_dir = Path(report_dir)
-    report_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{report_dir.name}.", dir=report_dir.parent))
-    try:
+    with staged_folder(report_dir.parent, prefix=f".{report_dir.name}.") as staging:
         plots = save_plots(staging, y_true, proba, report["holdout"]["threshold"],
                            report["candidates"])
         report = {**report, "plots": plots}
         (staging / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
         if report_dir.exists():
             shutil.rmtree(report_dir)
-        as_if_created(staging)
-        os.replace(staging, report_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        publish(staging, report_dir)
     return report_dir
 
 

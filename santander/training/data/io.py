@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from santander.data.schema import FEATURES, ID_COLUMN, TARGET_COLUMN
+from santander.schema import FEATURES, ID_COLUMN, TARGET_COLUMN
 from santander.errors import DataError
-from santander.permissions import as_if_created
+from santander.atomic import staged_file
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -176,17 +174,9 @@ def write_frame(frame: pd.DataFrame, out: str | Path) -> Path:
     """Write CSV or parquet atomically: into a temporary file beside `out`, then rename."""
     out = Path(out)
     suffix = _suffix(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with staged_file(out) as staging:
         if suffix == ".csv":
-            frame.to_csv(tmp, index=False, float_format="%.4f")
+            frame.to_csv(staging, index=False, float_format="%.4f")
         else:
-            frame.to_parquet(tmp, index=False)
-        as_if_created(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            frame.to_parquet(staging, index=False)
     return out

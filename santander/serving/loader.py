@@ -1,0 +1,96 @@
+"""Loading a model version as the server does: one loader, used by the runtime and the tests.
+
+`load_artifact` verifies the checksum and wraps each library's native model so that it answers
+`predict_proba(X) -> (n, 2)`; `load_version` reads a version folder's settings and loads its
+artifact and threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from santander import artifact
+from santander.additive import AdditiveTable
+from santander.errors import ArtifactError
+from santander.serving import trees
+
+
+class ProbabilityModel(Protocol):
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class _XGBoostBooster:
+    """An XGBoost classifier's booster, answering predict_proba like the sklearn wrapper.
+
+    The wrapper's own predict_proba adds checks and conversions to every call, a large share
+    of a one-row request's model time. One thread: the server runs many small predictions
+    side by side, and on a busy 2-core machine XGBoost's default threading is far slower per
+    row. Small batches of finite rows
+    skip XGBoost's fixed per-call cost through `trees.SmallBatchTrees` (verified against
+    XGBoost at load; None, and XGBoost for everything, when it cannot reproduce the model).
+    """
+
+    def __init__(self, path: Path):
+        from xgboost import XGBClassifier
+        classifier = XGBClassifier(n_jobs=1)
+        classifier.load_model(path)
+        self.booster = classifier.get_booster()
+        self.booster.set_param({"nthread": 1})
+        self.small_batches = trees.SmallBatchTrees.from_booster(self.booster)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        small = self.small_batches
+        if (small is not None and X.ndim == 2 and X.shape[1] == small.n_features
+                and len(X) <= trees.SMALL_BATCH_ROWS and np.isfinite(X).all()):
+            positive = small.predict(X)
+        else:
+            positive = self.booster.inplace_predict(X)
+        return np.column_stack([1.0 - positive, positive])
+
+
+class _LightGBMBooster:
+    """A LightGBM text model, answering predict_proba like the sklearn wrapper."""
+
+    def __init__(self, path: Path):
+        import lightgbm
+        self.booster = lightgbm.Booster(model_file=str(path))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        positive = self.booster.predict(X, num_threads=1)
+        return np.column_stack([1.0 - positive, positive])
+
+
+def load_artifact(path: Path, artifact_format: str) -> ProbabilityModel:
+    """Verify the checksum, then load a model answering predict_proba(X) -> (n, 2)."""
+    artifact.verify(path)
+    if artifact_format == "xgboost":
+        return _XGBoostBooster(path)
+    if artifact_format == "lightgbm":
+        return _LightGBMBooster(path)
+    if artifact_format == "additive":
+        try:
+            return AdditiveTable.load(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ArtifactError(f"artifact {path} is not an additive table: {exc}") from exc
+    if artifact_format == "joblib":
+        import joblib
+        return joblib.load(path)
+    raise ArtifactError(f"unknown artifact format {artifact_format!r}")
+
+
+def load_version(version_dir: str | Path) -> tuple[ProbabilityModel, float]:
+    """A version's model (checksum verified) and tuned threshold, from its model-settings.json."""
+    path = Path(version_dir) / "model-settings.json"
+    try:
+        settings = json.loads(path.read_text())
+        extra = settings["parameters"]["extra"]
+        uri, artifact_format = settings["parameters"]["uri"], extra["artifact_format"]
+        threshold = float(extra["threshold"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"cannot read {path}: {exc}") from exc
+    return load_artifact(Path(version_dir) / uri, artifact_format), threshold

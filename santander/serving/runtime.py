@@ -1,0 +1,63 @@
+"""The MLServer runtime: serves whichever family won, at its tuned threshold.
+
+Behind MLServer's public `MLModel` API only, so any V2 server able to host an MLModel can run
+it. It batches concurrent requests itself (santander/serving/batching.py), with the standard
+`max_batch_size` / `max_batch_time` settings. Imports no training code: the artifact reader,
+the codec, the batcher and the schema are all it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlserver import MLModel
+from mlserver.errors import MLServerError
+from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, Parameters
+from mlserver.utils import get_model_uri
+
+from santander.errors import ArtifactError
+from santander.serving import gc_tuning
+from santander.serving.batching import RowBatcher
+from santander.serving.codec import decode_features, encode_outputs, requested_outputs
+from santander.serving.loader import load_artifact
+from santander.serving.metrics import BATCH_ROWS
+
+
+class SantanderRuntime(MLModel):
+    async def load(self) -> bool:
+        extra = (self.settings.parameters.extra or {}) if self.settings.parameters else {}
+        try:
+            path = Path(await get_model_uri(self.settings))
+            self._threshold = float(extra["threshold"])
+            self._model = load_artifact(path, extra["artifact_format"])
+        except (ArtifactError, KeyError, ValueError, MLServerError) as exc:
+            raise ArtifactError(f"model {self.name} version {self.version} cannot load: "
+                                f"{exc}") from exc
+        self._card = extra.get("model_card", {})
+        # This runtime batches decoded rows itself (santander/serving/batching.py says why),
+        # with MLServer's own two settings. MLServer has already wrapped predict() in its batcher
+        # when max_batch_size > 1; dropping that instance attribute leaves the class's
+        # predict(), so requests reach RowBatcher without being merged twice.
+        self.__dict__.pop("predict", None)
+        self._batches = RowBatcher(self._positive_scores, self.settings.max_batch_size,
+                                   self.settings.max_batch_time,
+                                   on_batch=BATCH_ROWS.labels(self.name, self.version).observe)
+        gc_tuning.tune_for_serving()
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        # Checked and decoded alone, before batching: a bad request fails with its own 400.
+        outputs = requested_outputs(payload)
+        proba = await self._batches.score(decode_features(payload))
+        return InferenceResponse(
+            id=payload.id, model_name=self.name, model_version=self.version,
+            outputs=encode_outputs(outputs, proba, self._threshold))
+
+    def _positive_scores(self, X):
+        return self._model.predict_proba(X)[:, 1]
+
+    async def metadata(self) -> MetadataModelResponse:
+        # The stock metadata carries only the content type; users want the model card too.
+        metadata = await super().metadata()
+        metadata.parameters = Parameters(threshold=self._threshold, model_card=self._card)
+        return metadata
