@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from santander.training.data.io import write_frame
@@ -33,6 +34,28 @@ def tracking_store(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         yield uri
+
+
+@pytest.fixture(scope="session")
+def wide_data() -> tuple[np.ndarray, np.ndarray]:
+    """400 rows of 200 features, one of them informative: enough for any family to fit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 200)).astype(np.float32)
+    y = (X[:, 0] + rng.normal(size=400) > 1).astype(int)
+    return X, y
+
+
+def assert_calibrated(proba: np.ndarray, observed: np.ndarray, sigmas: float,
+                      slack: float) -> None:
+    """Rows binned in deciles of proba are positive at the rate proba predicts: within
+    `sigmas` binomial standard errors, plus `slack`."""
+    edges = np.quantile(proba, np.linspace(0, 1, 11))
+    deciles = np.clip(np.searchsorted(edges, proba, side="right") - 1, 0, 9)
+    for d in range(10):
+        rows = deciles == d
+        predicted, rate = proba[rows].mean(), observed[rows].mean()
+        noise = np.sqrt(predicted * (1 - predicted) / rows.sum())
+        assert abs(rate - predicted) < sigmas * noise + slack, (d, predicted, rate)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from santander.training.data.stats import derive_feature_table, load_feature_tab
 from santander.training.data.synthetic import GENERATORS, generate, santander_like
 from santander.errors import DataError
 
-from conftest import SHARED_STATS, require_shared
+from conftest import SHARED_STATS, assert_calibrated, require_shared
 
 
 def test_packaged_table_is_derived_from_the_published_files():
@@ -71,14 +71,7 @@ def test_posterior_matches_the_observed_positive_rate_in_every_bin(generator):
     """The generator's exact posterior: rows binned by it are positive at the predicted rate."""
     frame = generate(100_000, seed=11, generator=generator)
     posterior = GENERATORS[generator]().posterior(frame[list(FEATURES)].to_numpy())
-    y = frame["target"].to_numpy()
-    edges = np.quantile(posterior, np.linspace(0, 1, 11))
-    bins = np.clip(np.searchsorted(edges, posterior, side="right") - 1, 0, 9)
-    for b in range(10):
-        rows = bins == b
-        predicted, observed = posterior[rows].mean(), y[rows].mean()
-        noise = np.sqrt(predicted * (1 - predicted) / rows.sum())
-        assert abs(observed - predicted) < 4 * noise + 1e-3, (b, predicted, observed)
+    assert_calibrated(posterior, frame["target"].to_numpy(), sigmas=4, slack=1e-3)
 
 
 def test_no_fitted_model_beats_the_posterior_on_fresh_rows():

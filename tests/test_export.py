@@ -15,17 +15,9 @@ from santander.export import export_version
 from santander.layout import existing_versions, models_dir
 
 
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 200)).astype(np.float32)
-    y = (X[:, 0] + rng.normal(size=400) > 1).astype(int)
-    return X, y
-
-
 @pytest.mark.parametrize("family", [f.name for f in FAMILIES])
-def test_artifact_round_trip_gives_the_same_probabilities(family, data, tmp_path):
-    X, y = data
+def test_artifact_round_trip_gives_the_same_probabilities(family, wide_data, tmp_path):
+    X, y = wide_data
     spec = get_family(family)
     model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     path = artifact.save(model, spec.artifact_format, tmp_path)
@@ -35,8 +27,8 @@ def test_artifact_round_trip_gives_the_same_probabilities(family, data, tmp_path
                                atol=1e-6)
 
 
-def test_corrupted_or_missing_artifact_is_refused(data, tmp_path):
-    X, y = data
+def test_corrupted_or_missing_artifact_is_refused(wide_data, tmp_path):
+    X, y = wide_data
     model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     path = artifact.save(model, "joblib", tmp_path)
     with open(path, "ab") as handle:
@@ -48,8 +40,8 @@ def test_corrupted_or_missing_artifact_is_refused(data, tmp_path):
         load_artifact(path, "joblib")
 
 
-def test_versions_are_numbered_and_settings_complete(data, tmp_path):
-    X, y = data
+def test_versions_are_numbered_and_settings_complete(wide_data, tmp_path):
+    X, y = wide_data
     model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     repo = tmp_path / "deploy"
     first = export_version(model, "joblib", 0.3, {"family": "naive_bayes"}, repo)
@@ -80,11 +72,11 @@ def test_failed_export_leaves_no_half_version(tmp_path):
     assert existing_versions(repo) == []
 
 
-def test_exported_version_is_readable_by_other_users(data, tmp_path):
+def test_exported_version_is_readable_by_other_users(wide_data, tmp_path):
     """A server running as another user (the deploy image's) must be able to read a version."""
     import os
     import stat
-    X, y = data
+    X, y = wide_data
     model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
     previous = os.umask(0o022)
     try:
@@ -97,9 +89,9 @@ def test_exported_version_is_readable_by_other_users(data, tmp_path):
         assert not entry.is_dir() or mode & stat.S_IXOTH, f"{entry.name} is {oct(mode)}"
 
 
-def test_additive_artifact_is_plain_arrays(data, tmp_path):
+def test_additive_artifact_is_plain_arrays(wide_data, tmp_path):
     """No pickle: numpy refuses object arrays when loading, and the file names no class."""
-    X, y = data
+    X, y = wide_data
     spec = get_family("additive")
     model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     path = artifact.save(model, "additive", tmp_path)

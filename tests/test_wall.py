@@ -43,17 +43,9 @@ print(json.dumps(outputs))
 """
 
 
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 200)).astype(np.float32)
-    y = (X[:, 0] + rng.normal(size=400) > 1).astype(int)
-    return X, y
-
-
 @pytest.mark.parametrize("family", [f.name for f in FAMILIES])
-def test_every_family_is_served_without_any_training_module(family, data, tmp_path):
-    X, y = data
+def test_every_family_is_served_without_any_training_module(family, wide_data, tmp_path):
+    X, y = wide_data
     spec = get_family(family)
     model = spec.build(**spec.configurations(quick=True)[0]).fit(X, y)
     export_version(model, spec.artifact_format, 0.5, {"family": family}, tmp_path / "deploy")
