@@ -14,7 +14,6 @@ the threshold that is best on the training rows (so both sides tune on the same 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.report import machine, verdict, write_section
+from bench.report import parser as cli, machine, verdict, write_section
 
-ROOT = Path(__file__).resolve().parents[1]
 FRESH_ROWS = 50_000
 REFERENCE_AUC = {"logistic": 0.86, "naive_bayes": 0.887, "lightgbm": 0.900}   # real data
 TARGET_AUC, TARGET_F1 = 0.98, 0.93
@@ -200,10 +198,7 @@ def render(cases: list[dict], reference: dict[str, float] | None, reference_rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny data and quick spaces")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser = cli(__doc__, "tiny data and quick spaces")
     parser.add_argument("--cases", nargs="*", default=None,
                         help="generator:rows pairs (default santander:40000 alternative:40000 "
                         "santander:200000)")

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
 from santander.atomic import staged_file
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+
+
+def parser(doc: str, smoke_help: str) -> argparse.ArgumentParser:
+    """A benchmark script's command line: its docstring, `--smoke` and `--out`."""
+    cli = argparse.ArgumentParser(description=doc,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--smoke", action="store_true", help=smoke_help)
+    cli.add_argument("--out", default=str(BENCHMARKS))
+    return cli
 
 
 def machine() -> str:

@@ -7,7 +7,6 @@ checked against an exhaustive search over the same space. Written to BENCHMARKS.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -19,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.report import machine, verdict, write_section
+from bench.report import parser as cli, machine, verdict, write_section
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class PeakMemory:
@@ -149,10 +147,7 @@ def render(full: dict, comparison: dict, smoke: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny data and quick spaces")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser = cli(__doc__, "tiny data and quick spaces")
     parser.add_argument("--rows", type=int, default=None, help="full run rows (200,000)")
     parser.add_argument("--compare-rows", type=int, default=None,
                         help="rows for halving vs exhaustive (30,000)")

@@ -19,7 +19,6 @@ hold even when the absolute figures move.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -36,7 +35,7 @@ import numpy as np
 
 from bench.load import (BlockingGrpcCaller, BlockingRestCaller, GrpcCaller, LoadResult,
                         RestCaller, concurrent, sequential)
-from bench.report import machine, verdict, write_section
+from bench.report import parser as cli, machine, verdict, write_section
 from santander.config import MODEL_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -391,10 +390,7 @@ def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny load, to keep it working")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser = cli(__doc__, "tiny load, to keep it working")
     args = parser.parse_args(argv)
     summary = run(args.smoke, Path(args.out))
     print(json.dumps({k: v for k, v in summary.items() if k != "floor"}, indent=2))

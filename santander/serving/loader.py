@@ -7,7 +7,6 @@ artifact and threshold.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +15,7 @@ import numpy as np
 from santander import artifact
 from santander.additive import AdditiveTable
 from santander.errors import ArtifactError
+from santander.layout import SETTINGS_FILE, read_model_settings
 from santander.serving import trees
 
 
@@ -85,12 +85,12 @@ def load_artifact(path: Path, artifact_format: str) -> ProbabilityModel:
 
 def load_version(version_dir: str | Path) -> tuple[ProbabilityModel, float]:
     """A version's model (checksum verified) and tuned threshold, from its model-settings.json."""
-    path = Path(version_dir) / "model-settings.json"
+    settings = read_model_settings(version_dir)
     try:
-        settings = json.loads(path.read_text())
         extra = settings["parameters"]["extra"]
         uri, artifact_format = settings["parameters"]["uri"], extra["artifact_format"]
         threshold = float(extra["threshold"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"cannot read {path}: {exc}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{version_dir}/{SETTINGS_FILE} lacks what loading needs: "
+                            f"{exc}") from exc
     return load_artifact(Path(version_dir) / uri, artifact_format), threshold

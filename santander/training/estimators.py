@@ -168,8 +168,13 @@ class _Additive(ClassifierMixin, BaseEstimator):
 
         rows, positives = counts.without(None)
         prior = _logit(positives[0].sum() / rows[0].sum())
-        final = np.stack([self._log_odds(rows, positives, setting) for setting in settings])
-        values = self.slope_ * (final[best, features] - prior)
+        # The refit: each setting only on the features that chose it (features are fitted
+        # independently, so this is the same as fitting all and picking).
+        values = np.empty_like(rows)
+        for s in np.unique(best):
+            chose = best == s
+            values[chose] = self._log_odds(rows[chose], positives[chose], settings[s])
+        values = self.slope_ * (values - prior)
         self.table_ = _centred_table(counts.centres, values,
                                      float(calibration.intercept_[0]), X)
         return self
