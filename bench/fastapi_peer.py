@@ -1,6 +1,7 @@
-"""The plain-FastAPI peer: a typical hand-written service, the booster loaded once.
+"""The plain-FastAPI peer: a typical hand-written service, the model loaded once.
 
-    BENCH_MODEL=model.ubj uvicorn bench.fastapi_peer:app --port 8000
+    BENCH_MODEL=model.ubj uvicorn bench.fastapi_peer:app --port 8000      # an XGBoost booster
+    BENCH_VERSION=deploy/xgboost-model/3 uvicorn bench.fastapi_peer:app   # any exported version
 
 It speaks just enough V2 (a `features` tensor in, `probability` out) for the same load.
 """
@@ -16,8 +17,19 @@ from fastapi.responses import ORJSONResponse
 
 from santander.config import MODEL_NAME
 
-booster = xgboost.Booster(model_file=os.environ["BENCH_MODEL"])
-booster.set_param({"nthread": 1})
+
+def _positive_probability():
+    if "BENCH_VERSION" in os.environ:
+        # The runtime's own loader: both servers score with the same model code.
+        from santander.serving.loader import load_version
+        model, _ = load_version(os.environ["BENCH_VERSION"])
+        return lambda X: model.predict_proba(X)[:, 1]
+    booster = xgboost.Booster(model_file=os.environ["BENCH_MODEL"])
+    booster.set_param({"nthread": 1})
+    return booster.inplace_predict
+
+
+positive_probability = _positive_probability()
 app = FastAPI()
 
 
@@ -31,7 +43,7 @@ async def infer(request: Request) -> ORJSONResponse:
     body = await request.json()
     tensor = body["inputs"][0]
     X = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
-    proba = booster.inplace_predict(X)
+    proba = positive_probability(X)
     return ORJSONResponse({"model_name": MODEL_NAME, "outputs": [
         {"name": "probability", "shape": [len(proba), 1], "datatype": "FP32",
          "data": proba.tolist()}]})

@@ -184,7 +184,7 @@ def render(cases: list[dict], reference: dict[str, float] | None, reference_rows
                     f"| served winner scores a lone row in-process in ≤ 0.1 ms ({where}) | "
                     f"{case['lone_row_ms']:.3f} ms | {verdict(case['lone_row_ms'] <= 0.1)} |"]
     if reference is not None:
-        lines += [f"### The built-in data against the published real-data figures", "",
+        lines += ["### The built-in data against the published real-data figures", "",
                   f"5-fold CV ROC AUC on {reference_rows:,} rows of the built-in data:", "",
                   "| family | built-in data | real data (published) |", "| --- | --- | --- |"]
         for name, published in REFERENCE_AUC.items():

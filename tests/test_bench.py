@@ -41,14 +41,14 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
     assert "<!-- serving:start -->" in text and "Smoke run" in text
     for label in ("stock MLServer defaults", "plain FastAPI", "this project's deployment",
                   "in-process `inplace_predict`", "gRPC", "bare transports",
-                  "64 rows per request"):
+                  "64 rows per request", "serving the winner", "in-process winner"):
         assert label in text
     rows = [line for line in text.splitlines()
             if line.startswith("| ") and ("| REST |" in line or "| gRPC |" in line)]
-    assert len(rows) == 13
+    assert len(rows) == 16
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     verdicts = [verdict for _, _, verdict in target_rows(text)]
-    assert len(verdicts) >= 5 and set(verdicts) <= {"met", "**missed**"}
+    assert len(verdicts) == 11 and set(verdicts) <= {"met", "**missed**"}   # 5 + 6 (winner)
 
 
 def test_selection_benchmark_smoke_and_sections_are_kept(tmp_path):
