@@ -1,15 +1,14 @@
-"""A closed-loop load generator for V2 servers, REST and gRPC.
+"""Sequential load for V2 servers, REST and gRPC, from Python.
 
 Every request carries the same rows (one, unless the caller is given more; 200 FP32 features
 each). `sequential` is one blocking caller sending one request at a time (http.client with
 keep-alive, or a gRPC stub): the lightest client each protocol has in Python, so its latency
-is mostly the server's. `concurrent` keeps C requests in flight for a fixed time from asyncio
-clients (aiohttp, grpc.aio). Both return a `LoadResult`.
+is mostly the server's. It returns a `LoadResult`. Concurrent load comes from C load
+generators (`bench/c_load.py`), which a Python client on one core cannot match.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.client
 import json
@@ -53,28 +52,6 @@ def rest_body(rows: np.ndarray) -> bytes:
     rows = np.atleast_2d(rows)
     return json.dumps({"inputs": [{"name": "features", "shape": list(rows.shape),
                                    "datatype": "FP32", "data": rows.ravel().tolist()}]}).encode()
-
-
-class RestCaller:
-    def __init__(self, url: str, rows: np.ndarray, model: str = MODEL):
-        self.url = f"{url.rstrip('/')}/v2/models/{model}/infer"
-        self.body = rest_body(rows)
-        self.session = None
-
-    async def __aenter__(self):
-        import aiohttp
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0),
-            headers={"Content-Type": "application/json"})
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.session.close()
-
-    async def call(self) -> str | None:
-        async with self.session.post(self.url, data=self.body) as response:
-            text = await response.read()
-            return None if response.status == 200 else f"HTTP {response.status} {text[:200]!r}"
 
 
 def grpc_request(rows: np.ndarray, model: str = MODEL):
@@ -135,31 +112,6 @@ class BlockingGrpcCaller:
         return None
 
 
-class GrpcCaller:
-    def __init__(self, address: str, rows: np.ndarray, model: str = MODEL):
-        self.address = address
-        self.request = grpc_request(rows, model)
-        self.channel = None
-
-    async def __aenter__(self):
-        import grpc
-        from mlserver.grpc import dataplane_pb2_grpc as rpc
-        self.channel = grpc.aio.insecure_channel(self.address)
-        self.stub = rpc.GRPCInferenceServiceStub(self.channel)
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.channel.close()
-
-    async def call(self) -> str | None:
-        import grpc
-        try:
-            await self.stub.ModelInfer(self.request, timeout=30)
-        except grpc.aio.AioRpcError as exc:
-            return f"gRPC {exc.code().name} {exc.details()[:200]}"
-        return None
-
-
 @contextlib.contextmanager
 def _timed(result: LoadResult):
     """Times one call; the body sets `outcome.error` (None: success)."""
@@ -186,26 +138,5 @@ def sequential(make_caller, requests: int, warmup: int = 20) -> LoadResult:
         for _ in range(requests):
             with _timed(result) as outcome:
                 outcome.error = caller.call()
-        result.seconds = time.perf_counter() - start
-    return result
-
-
-async def concurrent(make_caller, callers: int, seconds: float,
-                     warmup_seconds: float = 1.0) -> LoadResult:
-    async with make_caller() as caller:
-        result = LoadResult()
-        measuring = False
-        stop_at = time.perf_counter() + warmup_seconds + seconds
-
-        async def worker():
-            while time.perf_counter() < stop_at:
-                with _timed(result if measuring else LoadResult()) as outcome:
-                    outcome.error = await caller.call()
-
-        tasks = [asyncio.create_task(worker()) for _ in range(callers)]
-        await asyncio.sleep(warmup_seconds)
-        measuring = True
-        start = time.perf_counter()
-        await asyncio.gather(*tasks)
         result.seconds = time.perf_counter() - start
     return result

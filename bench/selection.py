@@ -59,14 +59,14 @@ def full_run(rows: int, quick: bool, folder: Path) -> dict:
     """`train` as the README runs it, on generated data; wall time and peak memory."""
     from santander.training.data.io import write_frame
     from santander.training.data.synthetic import generate
-    from santander.training.train import run
+    from santander.training.train import RunOptions, run
     data = write_frame(generate(rows, seed=42), folder / "train.parquet")
     # Tracked as users' runs are, into a store of its own (timed, but not in their mlruns/).
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
     with PeakMemory() as memory:
         start = time.perf_counter()
-        outcome = run(data, quick=quick, repository=folder / "deploy",
-                      reports_dir=folder / "reports", progress=False)
+        outcome = run(data, RunOptions(quick=quick, repository=folder / "deploy",
+                                       reports_dir=folder / "reports", progress=False))
         seconds = time.perf_counter() - start
     card = outcome.report["model_card"]
     return {"rows": rows, "seconds": seconds, "peak_mib": memory.peak_mib,

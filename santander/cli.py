@@ -28,11 +28,18 @@ def cmd_make_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(args: argparse.Namespace):
+    """The RunOptions of train and retrain, from the arguments _training_options adds."""
+    from santander.training.train import RunOptions
+    return RunOptions(quick=args.quick, repository=args.repository, name=args.name,
+                      reports_dir=args.reports, n_jobs=args.jobs,
+                      dask_scheduler=args.dask_scheduler,
+                      progress=not args.no_progress)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from santander.training.train import run
-    outcome = run(args.data, quick=args.quick, repository=args.repository, name=args.name,
-                  reports_dir=args.reports, n_jobs=args.jobs,
-                  dask_scheduler=args.dask_scheduler, progress=not args.no_progress)
+    outcome = run(args.data, _run_options(args))
     _print_outcome(outcome)
     return 0
 
@@ -40,9 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_retrain(args: argparse.Namespace) -> int:
     from santander.training.retrain import retrain
     outcome = retrain(args.data, base=args.base, reselect=args.reselect, append=args.append,
-                      quick=args.quick, repository=args.repository, name=args.name,
-                      reports_dir=args.reports, n_jobs=args.jobs,
-                      progress=not args.no_progress)
+                      options=_run_options(args))
     retraining = outcome.report["model_card"]["retraining"]
     base = retraining["base_on_this_holdout"]
     print(f"base: version {retraining['base_version']} ({retraining['data']}); on this "
@@ -68,12 +73,12 @@ def _print_outcome(outcome) -> None:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from santander.ops.versions import RepositoryClient, list_versions
+    from santander.ops.versions import AdminClient, list_versions
     versions = list_versions(args.repository, args.name)
     if not versions:
         print(f"no versions of '{args.name}' in {args.repository}")
         return 0
-    client = RepositoryClient(args.url, timeout=5)
+    client = AdminClient(args.url, timeout=5)
     served = (set(client.loaded_versions(args.name, [v.number for v in versions]))
               if client.reachable() else None)
     print(f"{'version':>7}  {'state':<9} {'family':<12} {'threshold':>9} {'F1':>7} "
@@ -97,16 +102,16 @@ def _num(value) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from santander.ops.versions import RepositoryClient, promote
+    from santander.ops.versions import AdminClient, promote
     version, served = promote(args.repository, args.version, args.name,
-                              RepositoryClient(args.url))
+                              AdminClient(args.url))
     return _report_served("promoted", version.number, served, args.url)
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
-    from santander.ops.versions import RepositoryClient, retire
+    from santander.ops.versions import AdminClient, retire
     version, served = retire(args.repository, args.version, args.name,
-                             RepositoryClient(args.url))
+                             AdminClient(args.url))
     return _report_served("retired", version.number, served, args.url)
 
 
@@ -159,6 +164,8 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=config.MODEL_NAME)
     parser.add_argument("--reports", default=str(config.REPORTS_DIR))
     parser.add_argument("--jobs", type=int, default=-1, help="parallel fits (-1: all cores)")
+    parser.add_argument("--dask-scheduler", metavar="ADDRESS",
+                        help="run the CV fits on this Dask cluster (tcp://host:8786)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -180,8 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quick", action="store_true",
                        help=f"{config.QUICK_ROWS} rows and reduced search spaces")
     _training_options(train)
-    train.add_argument("--dask-scheduler", metavar="ADDRESS",
-                       help="run the CV fits on this Dask cluster (tcp://host:8786)")
     train.set_defaults(func=cmd_train)
 
     retrain = commands.add_parser("retrain", help="train the next version on new data")

@@ -15,3 +15,7 @@ class ExportError(SantanderError):
 
 class ArtifactError(SantanderError):
     """A model version on disk cannot be read: missing, damaged, or of an unknown format."""
+
+
+class VersionError(SantanderError):
+    """An unknown version, or a server that refused a repository call."""

@@ -15,11 +15,12 @@ A retired version keeps its files; the repository the server reads leaves it out
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from santander.config import MODEL_NAME, MODELS_SUBDIR
-from santander.errors import ArtifactError
+from santander.errors import ArtifactError, VersionError
 
 SETTINGS_FILE = "model-settings.json"
 RETIRED_MARKER = "RETIRED"
@@ -47,3 +48,50 @@ def read_model_settings(version_dir: str | Path) -> dict[str, Any]:
 
 def is_retired(version_dir: str | Path) -> bool:
     return (Path(version_dir) / RETIRED_MARKER).exists()
+
+
+@dataclass
+class Version:
+    number: int
+    folder: Path
+    retired: bool
+    card: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        card, holdout = self.card, self.card.get("holdout", {})
+        data = card.get("data", {})
+        return {"version": self.number, "retired": self.retired, "family": card.get("family"),
+                "threshold": card.get("threshold"), "holdout_f1": holdout.get("f1"),
+                "holdout_roc_auc": holdout.get("roc_auc"), "rows": data.get("rows"),
+                "data_fingerprint": data.get("fingerprint"),
+                "trained_at": card.get("trained_at"),
+                "retrained_from": card.get("retraining", {}).get("base_version")}
+
+
+def list_versions(repository: str | Path, name: str = MODEL_NAME) -> list[Version]:
+    """Every exported version of `name`, oldest first."""
+    found = []
+    for number in existing_versions(repository, name):
+        folder = models_dir(repository, name) / str(number)
+        try:
+            card = read_model_settings(folder)["parameters"]["extra"].get("model_card", {})
+        except (ArtifactError, KeyError, TypeError, AttributeError):
+            card = {}                      # unreadable settings: listed, with no card
+        found.append(Version(number, folder, is_retired(folder), card))
+    return found
+
+
+def get_version(repository: str | Path, version: int | str | None,
+                name: str = MODEL_NAME) -> Version:
+    """One version (None: the newest); an unknown one is an error naming those that exist."""
+    versions = list_versions(repository, name)
+    if not versions:
+        raise VersionError(f"model '{name}' has no versions in {models_dir(repository, name)}: "
+                           "train one first")
+    if version is None:
+        return versions[-1]
+    for candidate in versions:
+        if str(candidate.number) == str(version).strip():
+            return candidate
+    have = ", ".join(str(v.number) for v in versions)
+    raise VersionError(f"model '{name}' has no version {version} (versions: {have})")

@@ -76,8 +76,28 @@ def small_parquet(tmp_path_factory, small_frame) -> Path:
 @pytest.fixture(scope="session")
 def trained_repository(tmp_path_factory, small_parquet):
     """One quick training run exported into a fresh repository (shared by several tests)."""
-    from santander.training.train import run
+    from santander.training.train import RunOptions, run
     root = tmp_path_factory.mktemp("trained")
-    outcome = run(small_parquet, quick=True, repository=root / "deploy",
-                  reports_dir=root / "reports", progress=False)
+    outcome = run(small_parquet, RunOptions(quick=True, repository=root / "deploy",
+                                            reports_dir=root / "reports", progress=False))
     return root, outcome
+
+
+@pytest.fixture(scope="session")
+def three_versions(tmp_path_factory):
+    """Three versions: 1 intact, 2 retired, 3 with a damaged artifact."""
+    from santander.export import export_version
+    from santander.layout import RETIRED_MARKER, models_dir
+    from santander.training.candidates import get_family
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 200)).astype(np.float32)
+    y = (X[:, 0] > 1).astype(int)
+    model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
+    root = tmp_path_factory.mktemp("repo")
+    for _ in range(3):
+        export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, root)
+    versions = models_dir(root)
+    (versions / "2" / RETIRED_MARKER).write_text("retired\n")
+    with open(versions / "3" / "model.joblib", "ab") as handle:
+        handle.write(b"damage")
+    return root

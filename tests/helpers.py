@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from santander.serving.loader import load_version
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 import request as client  # noqa: E402,F401  (the top-level request.py, as users run it)
 
 
 def exported_model(version_dir: Path):
     """The version's artifact, loaded as the runtime loads it."""
     return load_version(version_dir)[0]
+
+
+_GRPC_CLIENT = """
+import json, sys
+import numpy as np
+import request
+address, model, request_id = sys.argv[1:4]
+X = np.asarray(json.loads(sys.stdin.read()))
+print(json.dumps(request.infer_grpc(address, model, None, X, request_id=request_id)))
+"""
+
+
+def infer_grpc(address: str, model: str, X: np.ndarray, request_id: str) -> dict:
+    """request.py's gRPC answer, asked from a process of its own. Its client (tritonclient)
+    registers gRPC protos under the same names as MLServer's, which the test process imports."""
+    done = subprocess.run([sys.executable, "-c", _GRPC_CLIENT, address, model, request_id],
+                          input=json.dumps(np.asarray(X).tolist()), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)

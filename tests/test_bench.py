@@ -48,7 +48,7 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
     assert len(rows) == 16
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     verdicts = [verdict for _, _, verdict in target_rows(text)]
-    assert len(verdicts) == 11 and set(verdicts) <= {"met", "**missed**"}   # 5 + 6 (winner)
+    assert len(verdicts) == 11 and set(verdicts) <= {"met", "**missed**"}   # 5, and 6 for the winner
 
 
 def test_selection_benchmark_smoke_and_sections_are_kept(tmp_path):

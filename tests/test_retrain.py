@@ -15,7 +15,13 @@ from santander.training.data.io import write_frame
 from santander.training.candidates import FAMILIES
 from santander.training.data.synthetic import generate
 from santander.training.retrain import retrain
-from santander.ops.versions import list_versions
+from santander.training.train import RunOptions
+from santander.layout import list_versions
+
+
+def quick_options(repository: Path, tmp_path: Path) -> RunOptions:
+    return RunOptions(quick=True, repository=repository, reports_dir=tmp_path / "reports",
+                      progress=False)
 
 
 @pytest.fixture
@@ -38,8 +44,7 @@ def _tree_digest(folder: Path) -> dict[str, str]:
 def test_retrain_alone_refits_the_base_configuration_as_the_next_version(
         repository, new_parquet, tmp_path):
     before = _tree_digest(repository / "models" / MODEL_NAME / "1")
-    outcome = retrain(new_parquet, repository=repository, reports_dir=tmp_path / "reports",
-                      quick=True, progress=False)
+    outcome = retrain(new_parquet, options=quick_options(repository, tmp_path))
     assert outcome.version == "2"
     base, new = list_versions(repository)
     card = new.card
@@ -54,8 +59,7 @@ def test_retrain_alone_refits_the_base_configuration_as_the_next_version(
 
 
 def test_retrain_append_trains_on_base_rows_plus_new_rows(repository, new_parquet, tmp_path):
-    outcome = retrain(new_parquet, append=True, repository=repository,
-                      reports_dir=tmp_path / "reports", quick=True, progress=False)
+    outcome = retrain(new_parquet, append=True, options=quick_options(repository, tmp_path))
     data = outcome.report["model_card"]["data"]
     base_rows = list_versions(repository)[0].card["data"]["rows"]
     assert data["rows"] == base_rows + 2_000
@@ -68,8 +72,7 @@ def test_retrain_append_trains_on_base_rows_plus_new_rows(repository, new_parque
 
 
 def test_retrain_reselect_reruns_the_whole_selection(repository, new_parquet, tmp_path):
-    outcome = retrain(new_parquet, reselect=True, repository=repository,
-                      reports_dir=tmp_path / "reports", quick=True, progress=False)
+    outcome = retrain(new_parquet, reselect=True, options=quick_options(repository, tmp_path))
     assert len(outcome.report["candidates"]) == len(FAMILIES)
     assert outcome.report["model_card"]["retraining"]["reselect"] is True
 
@@ -109,8 +112,7 @@ def test_unknown_base_version_names_the_versions_that_exist(repository, new_parq
 
 def test_append_refuses_base_data_that_changed_since(repository, tmp_path, capsys):
     first = write_frame(generate(1_500, seed=31), tmp_path / "first.parquet")
-    retrain(first, repository=repository, reports_dir=tmp_path / "reports", quick=True,
-            progress=False)                                        # version 2, on first
+    retrain(first, options=quick_options(repository, tmp_path))   # version 2, on first
     write_frame(generate(1_500, seed=32), first)                   # first is rewritten
     later = write_frame(generate(1_500, seed=33), tmp_path / "later.parquet")
     assert main(["retrain", "--data", str(later), "--append", "--base", "2", "--quick",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from santander.training.tracking import TrackingWarning
-from santander.training.train import run
+from santander.training.train import RunOptions, run
 
 
 def test_training_run_is_tracked_and_reads_back(trained_repository, tracking_store):
@@ -39,8 +39,8 @@ def test_tracking_failure_warns_and_the_version_is_still_exported(small_parquet,
                                                                   monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////proc/no-such-dir/mlflow.db")
     with pytest.warns(TrackingWarning, match="training run completed"):
-        outcome = run(small_parquet, quick=True, repository=tmp_path / "deploy",
-                      reports_dir=tmp_path / "reports", progress=False)
+        outcome = run(small_parquet, RunOptions(quick=True, repository=tmp_path / "deploy",
+                                                reports_dir=tmp_path / "reports", progress=False))
     assert outcome.tracking_run is None
     assert (outcome.version_dir / "model-settings.json").exists()
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 
 from santander.config import MODEL_NAME
-from santander.serving.loader import load_artifact
+from santander.serving.loader import load_version
 from santander.cli import main
 from santander.training.evaluation import PLOTS
 from santander.layout import read_model_settings
-from santander.training.train import holdout_split, load_dataset
+from santander.training.train import Pipeline, RunOptions, holdout_split, load_dataset
 
 
 def test_quick_run_exports_a_version_and_a_report(trained_repository, small_parquet):
@@ -39,13 +39,12 @@ def test_quick_run_exports_a_version_and_a_report(trained_repository, small_parq
 
     # The exported artifact reproduces the holdout scores in the report.
     split = holdout_split(load_dataset(small_parquet, quick=True))
-    model = load_artifact(outcome.version_dir / settings["parameters"]["uri"],
-                          extra["artifact_format"])
+    model, threshold = load_version(outcome.version_dir)
+    assert threshold == extra["threshold"]
     proba = model.predict_proba(split.X_holdout)[:, 1]
     from sklearn.metrics import roc_auc_score, f1_score
     assert roc_auc_score(split.y_holdout, proba) == np.float64(report["holdout"]["roc_auc"])
-    assert f1_score(split.y_holdout, proba >= extra["threshold"]) == \
-        np.float64(report["holdout"]["f1"])
+    assert f1_score(split.y_holdout, proba >= threshold) == np.float64(report["holdout"]["f1"])
 
 
 def test_cli_make_data_then_train_prints_version_and_report(tmp_path, capsys):
@@ -60,3 +59,17 @@ def test_cli_make_data_then_train_prints_version_and_report(tmp_path, capsys):
     report = out.split("report: ")[1].splitlines()[0].strip()
     assert json.loads(open(report).read())["model_card"]["version"] == "1"
     assert "MLflow run: " in out
+
+
+def test_the_pipeline_runs_each_step_once_in_order(small_parquet, tmp_path):
+    """Export asks for the refit, which asks for the selection, which asks for the split; each
+    result is kept, so a notebook calling the steps one by one runs each exactly once."""
+    from santander.training.candidates import get_family
+    pipeline = Pipeline(load_dataset(small_parquet, quick=True), [get_family("naive_bayes")],
+                        RunOptions(quick=True, repository=tmp_path / "deploy",
+                                   reports_dir=tmp_path / "reports", progress=False))
+    outcome = pipeline.export()
+    assert pipeline.split_ is not None and pipeline.refit_.candidate is pipeline.selection_.winner
+    assert pipeline.select() is pipeline.selection_ and pipeline.export() is outcome
+    assert outcome.version == "1" and len(pipeline.dataset.X) == 0   # rows live in the split
+    assert {"split", "selection", "refit"} <= set(outcome.report["timings_seconds"])

@@ -20,8 +20,9 @@ from santander.training.data.synthetic import generate
 from santander.export import export_version
 from santander.training.candidates import get_family
 from santander.training.retrain import retrain
+from santander.training.train import RunOptions
 from santander.ops.launcher import running_server
-from santander.ops.versions import list_versions
+from santander.layout import list_versions
 
 from helpers import client
 
@@ -91,8 +92,8 @@ def test_new_version_swapped_in_and_old_retired_with_zero_failed_requests(
         assert status == 200
         with Stream(url, X) as stream:
             _wait_for(lambda: len(stream.answers) > 20)
-            outcome = retrain(new_data, repository=repo, reports_dir=tmp_path / "reports",
-                              quick=True, progress=False)
+            outcome = retrain(new_data, options=RunOptions(
+                quick=True, repository=repo, reports_dir=tmp_path / "reports", progress=False))
             assert main(["promote", outcome.version, "--repository", str(repo),
                          "--url", url]) == 0
             promoted_at = time.monotonic()

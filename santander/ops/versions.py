@@ -13,66 +13,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from santander import config
-from santander.errors import ArtifactError, SantanderError
-from santander.layout import (RETIRED_MARKER, existing_versions, is_retired, models_dir,
-                              read_model_settings)
-
-
-class VersionError(SantanderError):
-    """An unknown version, or a server that refused a repository call."""
-
-
-@dataclass
-class Version:
-    number: int
-    folder: Path
-    retired: bool
-    card: dict[str, Any]
-
-    def summary(self) -> dict[str, Any]:
-        card, holdout = self.card, self.card.get("holdout", {})
-        data = card.get("data", {})
-        return {"version": self.number, "retired": self.retired, "family": card.get("family"),
-                "threshold": card.get("threshold"), "holdout_f1": holdout.get("f1"),
-                "holdout_roc_auc": holdout.get("roc_auc"), "rows": data.get("rows"),
-                "data_fingerprint": data.get("fingerprint"),
-                "trained_at": card.get("trained_at"),
-                "retrained_from": card.get("retraining", {}).get("base_version")}
-
-
-def list_versions(repository: str | Path, name: str = config.MODEL_NAME) -> list[Version]:
-    """Every exported version of `name`, oldest first."""
-    found = []
-    for number in existing_versions(repository, name):
-        folder = models_dir(repository, name) / str(number)
-        try:
-            card = read_model_settings(folder)["parameters"]["extra"].get("model_card", {})
-        except (ArtifactError, KeyError, TypeError, AttributeError):
-            card = {}                      # unreadable settings: listed, with no card
-        found.append(Version(number, folder, is_retired(folder), card))
-    return found
-
-
-def get_version(repository: str | Path, version: int | str | None,
-                name: str = config.MODEL_NAME) -> Version:
-    """One version (None: the newest); an unknown one is an error naming those that exist."""
-    versions = list_versions(repository, name)
-    if not versions:
-        raise VersionError(f"model '{name}' has no versions in {models_dir(repository, name)}: "
-                           "train one first")
-    if version is None:
-        return versions[-1]
-    for candidate in versions:
-        if str(candidate.number) == str(version).strip():
-            return candidate
-    have = ", ".join(str(v.number) for v in versions)
-    raise VersionError(f"model '{name}' has no version {version} (versions: {have})")
+from santander.errors import VersionError
+from santander.layout import RETIRED_MARKER, Version, get_version, list_versions
 
 
 def mark_retired(version: Version, retired: bool) -> None:
@@ -84,7 +31,7 @@ def mark_retired(version: Version, retired: bool) -> None:
     version.retired = retired
 
 
-class RepositoryClient:
+class AdminClient:
     """MLServer's model repository API and per-version readiness, over REST."""
 
     def __init__(self, url: str = f"http://{config.SERVER_HOST}:{config.HTTP_PORT}",
@@ -146,7 +93,7 @@ def _message(body: Any) -> str:
     return str(body)[:300]
 
 
-def sync_server(client: RepositoryClient, repository: str | Path,
+def sync_server(client: AdminClient, repository: str | Path,
                 name: str = config.MODEL_NAME) -> list[int]:
     """Make the server serve exactly the repository's active versions; return them."""
     active = [v.number for v in list_versions(repository, name) if not v.retired]
@@ -158,7 +105,7 @@ def sync_server(client: RepositoryClient, repository: str | Path,
 
 
 def promote(repository: str | Path, version: int | str, name: str = config.MODEL_NAME,
-            client: RepositoryClient | None = None) -> tuple[Version, list[int] | None]:
+            client: AdminClient | None = None) -> tuple[Version, list[int] | None]:
     """Serve `version` (again): clear its retirement and load it into a running server.
 
     Returns the version and the versions the server now serves (None: no server reached).
@@ -175,7 +122,7 @@ def promote(repository: str | Path, version: int | str, name: str = config.MODEL
 
 
 def retire(repository: str | Path, version: int | str, name: str = config.MODEL_NAME,
-           client: RepositoryClient | None = None) -> tuple[Version, list[int] | None]:
+           client: AdminClient | None = None) -> tuple[Version, list[int] | None]:
     """Stop serving `version`; its files stay and `promote` brings it back."""
     chosen = get_version(repository, version, name)
     mark_retired(chosen, True)

@@ -90,6 +90,26 @@ def _columns(inputs: list[RequestInput]) -> np.ndarray:
     return X
 
 
+MAX_ID_LENGTH = 256
+_HEADER_UNSAFE = frozenset(map(chr, [*range(0x20), 0x7f])) - {"\t"}
+
+
+def check_request_id(request: InferenceRequest) -> None:
+    """MLServer echoes the request id back in HTTP response headers (CloudEvents `Ce-Id`): an
+    id a header cannot carry would drop the connection or fail after the model ran."""
+    request_id = request.id
+    if request_id is None:
+        return
+    if len(request_id) > MAX_ID_LENGTH:
+        raise RequestError(f"request id is {len(request_id)} characters long; at most "
+                           f"{MAX_ID_LENGTH} are accepted")
+    unsafe = sorted({c for c in request_id if c in _HEADER_UNSAFE or ord(c) > 0xff})
+    if unsafe:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in unsafe[:5])
+        raise RequestError(f"request id contains characters an HTTP header cannot carry "
+                           f"({shown}): use printable Latin-1 characters")
+
+
 def decode_features(request: InferenceRequest) -> np.ndarray:
     """The request's rows as a float32 [n, 200] array, validated against the schema."""
     inputs = list(request.inputs)
@@ -99,7 +119,14 @@ def decode_features(request: InferenceRequest) -> np.ndarray:
         X = _tensor(inputs[0])
     else:
         X = _columns(inputs)
-    return X.astype(np.float32)
+    # Checked once more after the cast: a finite float64 such as 1e39 is inf as float32.
+    with np.errstate(over="ignore"):
+        X32 = X.astype(np.float32)
+    if not np.isfinite(X32).all():
+        row, column = np.argwhere(~np.isfinite(X32))[0]
+        raise RequestError(f"row {row}, feature var_{column}: {X[row, column]:g} is outside the "
+                           f"FP32 range (±{np.finfo(np.float32).max:.4g})")
+    return X32
 
 
 def requested_outputs(request: InferenceRequest) -> tuple[str, ...]:

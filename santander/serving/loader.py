@@ -1,8 +1,8 @@
 """Loading a model version as the server does: one loader, used by the runtime and the tests.
 
 `load_artifact` verifies the checksum and wraps each library's native model so that it answers
-`predict_proba(X) -> (n, 2)`; `load_version` reads a version folder's settings and loads its
-artifact and threshold.
+`predict_proba(X) -> (n, 2)`; `load_served` loads a version's model and threshold from its
+settings, as the runtime does; `load_version` does the same from a version folder.
 """
 
 from __future__ import annotations
@@ -83,14 +83,22 @@ def load_artifact(path: Path, artifact_format: str) -> ProbabilityModel:
     raise ArtifactError(f"unknown artifact format {artifact_format!r}")
 
 
+def load_served(artifact_path: Path, extra: dict, where: str) -> tuple[ProbabilityModel, float]:
+    """A version's model (checksum verified) and tuned threshold, from its artifact path and
+    the `parameters.extra` of its settings. `where` names the version in errors."""
+    try:
+        artifact_format, threshold = extra["artifact_format"], float(extra["threshold"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{where}: settings lack what loading needs: {exc}") from exc
+    return load_artifact(artifact_path, artifact_format), threshold
+
+
 def load_version(version_dir: str | Path) -> tuple[ProbabilityModel, float]:
-    """A version's model (checksum verified) and tuned threshold, from its model-settings.json."""
+    """load_served for a version folder: what the runtime loads, for tools and tests."""
     settings = read_model_settings(version_dir)
     try:
-        extra = settings["parameters"]["extra"]
-        uri, artifact_format = settings["parameters"]["uri"], extra["artifact_format"]
-        threshold = float(extra["threshold"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"{version_dir}/{SETTINGS_FILE} lacks what loading needs: "
-                            f"{exc}") from exc
-    return load_artifact(Path(version_dir) / uri, artifact_format), threshold
+        parameters = settings["parameters"]
+        artifact_path = Path(version_dir) / parameters["uri"]
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(f"{version_dir}/{SETTINGS_FILE} names no artifact: {exc}") from exc
+    return load_served(artifact_path, parameters.get("extra") or {}, str(version_dir))

@@ -18,21 +18,21 @@ from mlserver.utils import get_model_uri
 from santander.errors import ArtifactError
 from santander.serving import gc_tuning
 from santander.serving.batching import RowBatcher
-from santander.serving.codec import decode_features, encode_outputs, requested_outputs
-from santander.serving.loader import load_artifact
+from santander.serving.codec import (check_request_id, decode_features, encode_outputs,
+                                     requested_outputs)
+from santander.serving.loader import load_served
 from santander.serving.metrics import BATCH_ROWS
 
 
 class SantanderRuntime(MLModel):
     async def load(self) -> bool:
         extra = (self.settings.parameters.extra or {}) if self.settings.parameters else {}
+        where = f"model {self.name} version {self.version}"
         try:
             path = Path(await get_model_uri(self.settings))
-            self._threshold = float(extra["threshold"])
-            self._model = load_artifact(path, extra["artifact_format"])
-        except (ArtifactError, KeyError, ValueError, MLServerError) as exc:
-            raise ArtifactError(f"model {self.name} version {self.version} cannot load: "
-                                f"{exc}") from exc
+            self._model, self._threshold = load_served(path, extra, where)
+        except (ArtifactError, MLServerError) as exc:
+            raise ArtifactError(f"{where} cannot load: {exc}") from exc
         self._card = extra.get("model_card", {})
         # This runtime batches decoded rows itself (santander/serving/batching.py says why),
         # with MLServer's own two settings. MLServer has already wrapped predict() in its batcher
@@ -47,6 +47,7 @@ class SantanderRuntime(MLModel):
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         # Checked and decoded alone, before batching: a bad request fails with its own 400.
+        check_request_id(payload)
         outputs = requested_outputs(payload)
         proba = await self._batches.score(decode_features(payload))
         return InferenceResponse(

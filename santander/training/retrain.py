@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 
 from santander.training.candidates import FAMILIES, Family, get_family
-from santander.config import DEPLOY_DIR, MODEL_NAME, REPORTS_DIR
 from santander.training.data.io import Dataset, fingerprint
 from santander.schema import N_FEATURES
 from santander.errors import DataError
 from santander.training.evaluation import holdout_metrics
 from santander.layout import read_model_settings
 from santander.serving.loader import ProbabilityModel, load_version
-from santander.training.train import Split, TrainingOutcome, load_dataset, run_pipeline
-from santander.ops.versions import Version, get_version
+from santander.training.train import (Pipeline, RunOptions, Split, TrainingOutcome,
+                                      load_dataset)
+from santander.layout import Version, get_version
 
 
 def base_configuration(base: Version) -> Family:
@@ -94,13 +94,12 @@ def base_on_holdout(base_model: tuple[ProbabilityModel, float], split: Split
 
 
 def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool = False,
-            append: bool = False, quick: bool = False, repository: str | Path = DEPLOY_DIR,
-            name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR, n_jobs: int = -1,
-            progress: bool = True) -> TrainingOutcome:
+            append: bool = False, options: RunOptions = RunOptions()) -> TrainingOutcome:
     """Train the next version of `name` on new data. Every check runs before anything is
     written: an unknown base, unreadable or mismatched data, changed base data."""
     start = time.perf_counter()
-    base_version = get_version(repository, base, name)
+    quick = options.quick
+    base_version = get_version(options.repository, base, options.name)
     check_schema(base_version)
     base_model = load_version(base_version.folder)     # a damaged base stops here, not after CV
     families = FAMILIES if reselect else [base_configuration(base_version)]
@@ -126,6 +125,5 @@ def retrain(data_path: str | Path, base: int | str | None = None, reselect: bool
             "base_on_this_holdout": {k: v for k, v in base_scores.items() if k in (
                 "f1", "precision", "recall", "roc_auc", "pr_auc", "threshold")}}}
 
-    return run_pipeline(dataset, families, quick, repository, name, reports_dir, n_jobs,
-                        progress=progress, timings={"data": time.perf_counter() - start},
-                        card_extra=retraining)
+    return Pipeline(dataset, families, options, card_extra=retraining,
+                    timings={"data": time.perf_counter() - start}).run()

@@ -1,14 +1,14 @@
 """The training job, stage by stage: data -> selection -> holdout evaluation -> export.
 
-Each stage is a function the notebook calls one by one; `run_pipeline` chains them, once, for
-both `run` (train) and retraining.
+`Pipeline` holds the one sequence: the notebook calls its steps one by one, `run` (train) and
+retraining call `Pipeline.run`. `RunOptions` is a run's configuration, given once.
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -132,58 +132,91 @@ def build_report(card: dict[str, Any], selection: SelectionResult, refit: Refit,
     }
 
 
-def export_and_report(dataset: Dataset, split: Split, selection: SelectionResult,
-                      refit: Refit, quick: bool, repository: str | Path = DEPLOY_DIR,
-                      name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR,
-                      timings: dict[str, float] | None = None,
-                      card_extra: dict[str, Any] | None = None) -> TrainingOutcome:
-    """Export the refitted winner as a new version, then write its report."""
-    card = {**model_card(dataset, selection, refit, quick), **(card_extra or {})}
-    version_dir = export_version(refit.model.estimator_,
-                                 get_family(refit.candidate.family).artifact_format,
-                                 refit.candidate.threshold, card, repository, name)
-    version = version_dir.name
-    report = build_report({**card, "version": version, "version_dir": str(version_dir)},
-                          selection, refit, {**(timings or {}), "refit": refit.fit_seconds})
-    report_dir = write_report(Path(reports_dir) / name / version, report,
-                              split.y_holdout, refit.holdout_proba)
-    run_id = tracking.log_version(report, report_dir, version_dir)
-    return TrainingOutcome(version=version, version_dir=version_dir, report_dir=report_dir,
-                           report=report, tracking_run=run_id)
+@dataclass(frozen=True)
+class RunOptions:
+    """How and where one training run works: set once, read by every step."""
+    quick: bool = False                    # a small stratified sample and reduced spaces
+    repository: str | Path = DEPLOY_DIR    # the MLServer model repository written to
+    name: str = MODEL_NAME
+    reports_dir: str | Path = REPORTS_DIR
+    n_jobs: int = -1
+    dask_scheduler: str | None = None
+    progress: bool = True
 
 
-def run_pipeline(dataset: Dataset, families: Iterable[Family] = FAMILIES, quick: bool = False,
-                 repository: str | Path = DEPLOY_DIR, name: str = MODEL_NAME,
-                 reports_dir: str | Path = REPORTS_DIR, n_jobs: int = -1,
-                 dask_scheduler: str | None = None, progress: bool = True,
-                 timings: dict[str, float] | None = None,
-                 card_extra: Callable[[Split], dict[str, Any]] | None = None
-                 ) -> TrainingOutcome:
-    """Holdout split -> selection -> refit of the winner -> export and report: the one
-    sequence train and retrain share. `card_extra(split)` adds to the model card (retraining
-    scores its base version on the same holdout)."""
-    timings = dict(timings or {})
-    start = time.perf_counter()
-    split = holdout_split(dataset)
-    dataset = dataset.without_features()
-    timings["split"] = time.perf_counter() - start
-    start = time.perf_counter()
-    selection = select(split.X_train, split.y_train, families, quick=quick, n_jobs=n_jobs,
-                       dask_scheduler=dask_scheduler, progress=progress)
-    timings["selection"] = time.perf_counter() - start
-    refit = refit_winner(selection, split)
-    return export_and_report(dataset, split, selection, refit, quick, repository, name,
-                             reports_dir, timings,
-                             card_extra=card_extra(split) if card_extra else None)
+@dataclass
+class Pipeline:
+    """Holdout split -> selection -> refit of the winner -> export and report.
+
+    Each step runs the steps before it if they have not run yet, and keeps its result in an
+    attribute (`split_`, `selection_`, `refit_`, `outcome_`). `card_extra(split)` adds to the
+    model card (retraining scores its base version on the same holdout)."""
+    dataset: Dataset
+    families: Iterable[Family] = FAMILIES
+    options: RunOptions = field(default_factory=RunOptions)
+    card_extra: Callable[[Split], dict[str, Any]] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    split_: Split | None = field(default=None, init=False)
+    selection_: SelectionResult | None = field(default=None, init=False)
+    refit_: Refit | None = field(default=None, init=False)
+    outcome_: TrainingOutcome | None = field(default=None, init=False)
+
+    def split(self) -> Split:
+        if self.split_ is None:
+            start = time.perf_counter()
+            self.split_ = holdout_split(self.dataset)
+            # The split holds its own copies of the rows; the dataset keeps only its description.
+            self.dataset = self.dataset.without_features()
+            self.timings["split"] = time.perf_counter() - start
+        return self.split_
+
+    def select(self) -> SelectionResult:
+        if self.selection_ is None:
+            split, options = self.split(), self.options
+            start = time.perf_counter()
+            self.selection_ = select(split.X_train, split.y_train, self.families,
+                                     quick=options.quick, n_jobs=options.n_jobs,
+                                     dask_scheduler=options.dask_scheduler,
+                                     progress=options.progress)
+            self.timings["selection"] = time.perf_counter() - start
+        return self.selection_
+
+    def refit(self) -> Refit:
+        if self.refit_ is None:
+            self.refit_ = refit_winner(self.select(), self.split())
+            self.timings["refit"] = self.refit_.fit_seconds
+        return self.refit_
+
+    def export(self) -> TrainingOutcome:
+        """Export the refitted winner as a new version, then write its report."""
+        if self.outcome_ is None:
+            refit, split, options = self.refit(), self.split(), self.options
+            card = {**model_card(self.dataset, self.selection_, refit, options.quick),
+                    **(self.card_extra(split) if self.card_extra else {})}
+            version_dir = export_version(refit.model.estimator_,
+                                         get_family(refit.candidate.family).artifact_format,
+                                         refit.candidate.threshold, card, options.repository,
+                                         options.name)
+            version = version_dir.name
+            report = build_report({**card, "version": version, "version_dir": str(version_dir)},
+                                  self.selection_, refit, self.timings)
+            report_dir = write_report(Path(options.reports_dir) / options.name / version,
+                                      report, split.y_holdout, refit.holdout_proba)
+            run_id = tracking.log_version(report, report_dir, version_dir)
+            self.outcome_ = TrainingOutcome(version=version, version_dir=version_dir,
+                                            report_dir=report_dir, report=report,
+                                            tracking_run=run_id)
+        return self.outcome_
+
+    def run(self) -> TrainingOutcome:
+        """Every step, in order."""
+        return self.export()
 
 
-def run(data_path: str | Path, quick: bool = False, repository: str | Path = DEPLOY_DIR,
-        name: str = MODEL_NAME, reports_dir: str | Path = REPORTS_DIR,
-        families: list[Family] | None = None, n_jobs: int = -1,
-        dask_scheduler: str | None = None, progress: bool = True) -> TrainingOutcome:
+def run(data_path: str | Path, options: RunOptions = RunOptions(),
+        families: Iterable[Family] = FAMILIES) -> TrainingOutcome:
     """The whole job. Data errors are raised before anything is written."""
     start = time.perf_counter()
-    dataset = load_dataset(data_path, quick=quick)
-    return run_pipeline(dataset, families or FAMILIES, quick, repository, name, reports_dir,
-                        n_jobs, dask_scheduler, progress,
-                        timings={"data": time.perf_counter() - start})
+    dataset = load_dataset(data_path, quick=options.quick)
+    return Pipeline(dataset, families, options,
+                    timings={"data": time.perf_counter() - start}).run()

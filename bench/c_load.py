@@ -1,0 +1,161 @@
+"""Concurrent load from C load generators: `wrk` for REST, `h2load` for gRPC.
+
+A Python client on one core tops out near 1,100-1,500 requests per second, about what the
+servers under test answer, so its concurrent figures measure the client as much as the server.
+wrk and h2load (Debian packages `wrk` and `nghttp2-client`, installed here if missing) do not.
+Both run one thread, on the load core this process is pinned to, for a fixed time after a
+warm-up, and every request's latency is kept, so rounds pool exactly as `bench.load` pools its
+own. Each answers a `LoadResult`, like `bench.load.concurrent`.
+
+- REST: `wrk` with C connections, each one request in flight (HTTP/1.1 cannot multiplex). A
+  Lua script posts the JSON body and writes wrk's latency histogram (µs, count) and error
+  counts to a file when done. Non-2xx answers, and failed or timed-out sockets, are errors.
+- gRPC: `h2load` on one HTTP/2 connection with C streams in flight, as one `grpc.aio` channel
+  is used; it posts the same `ModelInferRequest` frame every time and logs each request's
+  status and latency. h2load reads HTTP statuses, not gRPC trailers, so the frame is first
+  sent once through grpcio and must get status OK (`check_grpc_frame`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.load import LoadResult, grpc_request, rest_body
+from santander.config import MODEL_NAME
+
+PACKAGES = {"wrk": "wrk", "h2load": "nghttp2-client"}
+
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local body_file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.body = body_file:read("*a")
+body_file:close()
+
+done = function(summary, latency, requests)
+  local out = assert(io.open(os.getenv("BENCH_OUT"), "w"))
+  local e = summary.errors
+  out:write(string.format("%d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+                          e.connect, e.read, e.write, e.status, e.timeout))
+  for i = 1, #latency do
+    local value, count = latency(i)
+    out:write(string.format("%d %d\\n", value, count))
+  end
+  out:close()
+end
+"""
+
+
+def ensure_installed() -> None:
+    """Install wrk and h2load from Debian if either is missing (root, or sudo, needed)."""
+    missing = [PACKAGES[tool] for tool in PACKAGES if shutil.which(tool) is None]
+    if not missing:
+        return
+    root = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        done = subprocess.run(root + command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"cannot install {' '.join(missing)} ({' '.join(command)}): "
+                               f"{done.stderr.strip()[-500:]}")
+
+
+def _seconds(value: float) -> str:
+    # wrk takes whole seconds.
+    return f"{max(1, round(value))}s"
+
+
+def wrk_concurrent(url: str, rows: np.ndarray, connections: int, seconds: float,
+                   warmup_seconds: float, model: str = MODEL_NAME) -> LoadResult:
+    target = f"{url.rstrip('/')}/v2/models/{model}/infer"
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
+        folder = Path(tmp)
+        (folder / "body.json").write_bytes(rest_body(rows))
+        (folder / "post.lua").write_text(_WRK_SCRIPT)
+        env = {**os.environ, "BENCH_BODY": str(folder / "body.json"),
+               "BENCH_OUT": str(folder / "out.txt")}
+
+        def wrk(duration: float) -> None:
+            subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{_seconds(duration)}",
+                            "--timeout", "10s", "-s", str(folder / "post.lua"), target],
+                           env=env, check=True, capture_output=True, timeout=duration + 60)
+
+        wrk(warmup_seconds)
+        wrk(seconds)
+        lines = (folder / "out.txt").read_text().split("\n")
+    # wrk's histogram holds every answer's latency, non-2xx ones too: a row with errors is
+    # reported as such, not as a measurement.
+    requests, duration_us, *errors = map(int, lines[0].split())
+    histogram = np.array([list(map(int, line.split())) for line in lines[1:] if line],
+                         dtype=np.int64).reshape(-1, 2)
+    result = LoadResult(latencies_ms=list(np.repeat(histogram[:, 0] / 1000, histogram[:, 1])),
+                        errors=sum(errors), seconds=duration_us / 1e6)
+    if result.errors:
+        result.first_error = ("wrk: connect {}, read {}, write {}, non-2xx {}, timeout {}"
+                              .format(*errors))
+    return result
+
+
+def check_grpc_frame(address: str, request_bytes: bytes) -> None:
+    """The exact bytes h2load will post get gRPC status OK (h2load cannot read the status)."""
+    import grpc
+    with grpc.insecure_channel(address) as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                    request_serializer=None, response_deserializer=None)
+        infer(request_bytes, timeout=30)     # raises grpc.RpcError unless OK
+
+
+def h2load_concurrent(address: str, rows: np.ndarray, streams: int, seconds: float,
+                      warmup_seconds: float, model: str = MODEL_NAME) -> LoadResult:
+    message = grpc_request(rows, model).SerializeToString()
+    check_grpc_frame(address, message)
+    # gRPC's length-prefixed message: no compression flag, 4-byte big-endian length.
+    frame = b"\x00" + len(message).to_bytes(4, "big") + message
+    with tempfile.TemporaryDirectory(prefix="bench-h2load-") as tmp:
+        folder = Path(tmp)
+        (folder / "frame.bin").write_bytes(frame)
+        log = folder / "requests.tsv"
+        done = subprocess.run(
+            ["h2load", "-t1", "-c1", f"-m{streams}", f"-D{seconds:g}",
+             f"--warm-up-time={warmup_seconds:g}", "-d", str(folder / "frame.bin"),
+             "-H", "content-type: application/grpc", "-H", "te: trailers",
+             f"--log-file={log}",
+             f"http://{address}/inference.GRPCInferenceService/ModelInfer"],
+            capture_output=True, text=True, timeout=seconds + warmup_seconds + 60)
+        if done.returncode != 0:
+            raise RuntimeError(f"h2load failed: {done.stderr.strip()[-500:]}")
+        # start time (µs since the epoch), HTTP status, µs until the end of the response
+        logged = np.loadtxt(log, dtype=np.int64, ndmin=2) if log.stat().st_size else \
+            np.empty((0, 3), dtype=np.int64)
+    ok = logged[:, 1] == 200
+    result = LoadResult(latencies_ms=list(logged[ok, 2] / 1000), errors=int((~ok).sum()),
+                        seconds=seconds)
+    failed = _h2load_failures(done.stdout)
+    result.errors += failed
+    if result.errors:
+        result.first_error = f"h2load: {int((~ok).sum())} non-200, {failed} failed or errored"
+    return result
+
+
+def _h2load_failures(stdout: str) -> int:
+    """Requests h2load counts as failed or errored (no HTTP status to log)."""
+    for line in stdout.splitlines():
+        if line.startswith("requests:"):
+            # requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
+            counts = {part.split()[1]: int(part.split()[0])
+                      for part in line.removeprefix("requests:").split(",")}
+            return counts.get("errored", 0) + counts.get("timeout", 0) + max(
+                0, counts.get("failed", 0) - counts.get("errored", 0))
+    return 0
+
+
+if __name__ == "__main__":      # python -m bench.c_load: install the tools, print their versions
+    ensure_installed()
+    print(json.dumps({tool: shutil.which(tool) for tool in PACKAGES}))
