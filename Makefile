@@ -39,4 +39,4 @@ bench: setup
 	$(PY) -m bench.quality --reference
 
 clean:
-	rm -rf reports deploy/models .envs .metrics
+	rm -rf reports deploy/reports deploy/models .envs .metrics

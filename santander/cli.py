@@ -162,7 +162,8 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     """Where a training run writes, and how it runs: shared by train and retrain."""
     parser.add_argument("--repository", default=str(config.DEPLOY_DIR))
     parser.add_argument("--name", default=config.MODEL_NAME)
-    parser.add_argument("--reports", default=str(config.REPORTS_DIR))
+    parser.add_argument("--reports", default=None,
+                        help="where reports go (default: the repository's reports/ folder)")
     parser.add_argument("--jobs", type=int, default=-1, help="parallel fits (-1: all cores)")
     parser.add_argument("--dask-scheduler", metavar="ADDRESS",
                         help="run the CV fits on this Dask cluster (tcp://host:8786)")

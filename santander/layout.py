@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from santander.config import MODEL_NAME, MODELS_SUBDIR
+from santander.config import MODEL_NAME, MODELS_SUBDIR, REPORTS_SUBDIR
 from santander.errors import ArtifactError, VersionError
 
 SETTINGS_FILE = "model-settings.json"
@@ -28,6 +28,12 @@ RETIRED_MARKER = "RETIRED"
 
 def models_dir(repository: str | Path, name: str = MODEL_NAME) -> Path:
     return Path(repository) / MODELS_SUBDIR / name
+
+
+def reports_dir(repository: str | Path) -> Path:
+    """Where a repository's version reports go by default: inside it, so two repositories
+    never share one (MLServer's scan finds no model settings there)."""
+    return Path(repository) / REPORTS_SUBDIR
 
 
 def existing_versions(repository: str | Path, name: str = MODEL_NAME) -> list[int]:

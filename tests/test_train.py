@@ -73,3 +73,17 @@ def test_the_pipeline_runs_each_step_once_in_order(small_parquet, tmp_path):
     assert pipeline.select() is pipeline.selection_ and pipeline.export() is outcome
     assert outcome.version == "1" and len(pipeline.dataset.X) == 0   # rows live in the split
     assert {"split", "selection", "refit"} <= set(outcome.report["timings_seconds"])
+
+
+def test_each_repository_keeps_its_own_reports(small_parquet, small_csv, tmp_path):
+    """Version 1 of one repository does not overwrite version 1's report of another."""
+    from santander.training.candidates import get_family
+    from santander.training.train import run
+    reports = {}
+    for name, data in (("a", small_parquet), ("b", small_csv)):
+        outcome = run(data, RunOptions(quick=True, repository=tmp_path / name / "deploy",
+                                       progress=False), families=[get_family("naive_bayes")])
+        assert outcome.report_dir == tmp_path / name / "deploy" / "reports" / MODEL_NAME / "1"
+        reports[name] = json.loads((outcome.report_dir / "report.json").read_text())
+    sources = {name: report["model_card"]["data"]["source"] for name, report in reports.items()}
+    assert sources["a"].endswith(".parquet") and sources["b"].endswith(".csv")

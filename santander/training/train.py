@@ -17,10 +17,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 from sklearn.model_selection import FixedThresholdClassifier, train_test_split
 
+from santander import layout
 from santander.training import tracking
 from santander.training.candidates import FAMILIES, Family, get_family
 from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, MODEL_NAME,
-                              N_FOLDS, QUICK_ROWS, REPORTS_DIR, SEED)
+                              N_FOLDS, QUICK_ROWS, SEED)
 from santander.training.data.io import Dataset, fingerprint, load_training_data
 from santander.training.evaluation import holdout_metrics, write_report
 from santander.export import export_version
@@ -138,7 +139,7 @@ class RunOptions:
     quick: bool = False                    # a small stratified sample and reduced spaces
     repository: str | Path = DEPLOY_DIR    # the MLServer model repository written to
     name: str = MODEL_NAME
-    reports_dir: str | Path = REPORTS_DIR
+    reports_dir: str | Path | None = None  # None: the repository's own (layout.reports_dir)
     n_jobs: int = -1
     dask_scheduler: str | None = None
     progress: bool = True
@@ -200,7 +201,8 @@ class Pipeline:
             version = version_dir.name
             report = build_report({**card, "version": version, "version_dir": str(version_dir)},
                                   self.selection_, refit, self.timings)
-            report_dir = write_report(Path(options.reports_dir) / options.name / version,
+            reports_root = options.reports_dir or layout.reports_dir(options.repository)
+            report_dir = write_report(Path(reports_root) / options.name / version,
                                       report, split.y_holdout, refit.holdout_proba)
             run_id = tracking.log_version(report, report_dir, version_dir)
             self.outcome_ = TrainingOutcome(version=version, version_dir=version_dir,
