@@ -35,6 +35,12 @@ HALVING_FACTOR = 3
 MAX_BATCH_SIZE = 64
 MAX_BATCH_TIME = 0.0001   # seconds
 
+# What one request may ask of the server (model-settings.json `parameters.extra.limits`; a
+# version exported without them gets these). 10,000 rows is ~24 MB of JSON and 8 MB as gRPC
+# raw tensors; anything bigger belongs in a batch job, not a request.
+MAX_REQUEST_ROWS = 10_000
+MAX_REQUEST_BYTES = 32 * 2**20        # REST body (Content-Length) and gRPC message
+
 # CPython's cyclic garbage collector in the serving process (santander/serving/gc_tuning.py says why):
 # a first-generation pass every 50,000 allocations instead of 700, and full passes rarer.
 SERVING_GC_THRESHOLDS = (50_000, 20, 100)
@@ -58,4 +64,6 @@ SERVER_SETTINGS = {
     "gzip_enabled": False,
     # Skips a version whose artifact is damaged instead of letting it stop the server.
     "model_repository_implementation": "santander.serving.repository.VerifiedRepository",
+    # gRPC refuses bigger messages itself (RESOURCE_EXHAUSTED); its default is 4 MiB.
+    "grpc_max_message_length": MAX_REQUEST_BYTES,
 }

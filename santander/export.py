@@ -13,7 +13,8 @@ from typing import Any
 
 from santander import artifact
 from santander.atomic import publish, staged_folder
-from santander.config import (MAX_BATCH_SIZE, MAX_BATCH_TIME, MODEL_NAME, RUNTIME_IMPLEMENTATION,
+from santander.config import (MAX_BATCH_SIZE, MAX_BATCH_TIME, MAX_REQUEST_BYTES,
+                              MAX_REQUEST_ROWS, MODEL_NAME, RUNTIME_IMPLEMENTATION,
                               SERVER_SETTINGS)
 from santander.layout import SETTINGS_FILE, models_dir
 from santander.schema import (INPUT_NAME, N_FEATURES, OUTPUT_LABEL, OUTPUT_PROBABILITY)
@@ -45,6 +46,8 @@ def model_settings(name: str, version: str, artifact_path: Path, artifact_format
             "uri": f"./{artifact_path.name}",
             "version": version,
             "extra": {"artifact_format": artifact_format, "threshold": float(threshold),
+                      "limits": {"max_rows": MAX_REQUEST_ROWS,
+                                 "max_body_bytes": MAX_REQUEST_BYTES},
                       "model_card": card},
         },
     }

@@ -123,3 +123,12 @@ def test_an_id_an_http_header_cannot_carry_is_refused(request_id, message):
 @pytest.mark.parametrize("request_id", [None, "", "req-1", "tab\tand café", "x" * 256])
 def test_ids_a_header_can_carry_are_accepted(request_id):
     check_request_id(tensor([1, 200], ROW, id=request_id))
+
+
+def test_more_rows_than_the_limit_are_refused_before_the_data_is_read():
+    too_many = tensor([4, 200], [0.5] * 800)
+    with pytest.raises(RequestError, match="request has 4 rows; at most 3 are accepted"):
+        decode_features(too_many, max_rows=3)
+    assert decode_features(too_many, max_rows=4).shape == (4, 200)
+    with pytest.raises(RequestError, match="request has 2 rows; at most 1"):
+        decode_features(columns(np.zeros((2, 200)), range(200)), max_rows=1)

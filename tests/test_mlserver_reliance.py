@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from mlserver.batching import load_batching
 from mlserver.registry import MultiModelRegistry
 from mlserver.repository.load import load_model_settings
@@ -34,3 +36,28 @@ def test_the_repository_finds_each_version_folder_through_mlserver_public_helper
     (`mlserver.utils.to_absolute_path`), not from a private attribute of the settings."""
     offered = asyncio.run(VerifiedRepository(str(three_versions)).list())
     assert sorted(settings.parameters.version for settings in offered) == ["1"]
+
+
+def test_mlserver_converts_grpc_requests_in_the_converter_our_fix_wraps():
+    """santander.serving.grpc_fixes wraps `ModelInferRequestConverter.to_types`, where MLServer
+    unpacks raw tensors before any runtime code runs. If MLServer stopped converting there,
+    unreadable raw contents would be INTERNAL again (and this test fails)."""
+    import inspect
+    from mlserver.grpc import dataplane_pb2 as pb
+    from mlserver.grpc.converters import ModelInferRequestConverter
+    from mlserver.grpc.servicers import InferenceServicer
+    from mlserver.errors import InferenceError
+    from santander.serving import grpc_fixes
+    grpc_fixes.install()
+    grpc_fixes.install()                          # twice, as model reloads do: wrapped once
+    assert "ModelInferRequestConverter.to_types" in inspect.getsource(
+        InferenceServicer._InsertHeaders)
+    tensor = pb.ModelInferRequest.InferInputTensor(name="features", datatype="FP32",
+                                                   shape=[1, 200])
+    for inputs, raw in (([tensor], [b"abc"]),                  # 3 bytes for 200 FP32
+                        ([tensor, tensor], [bytes(800)])):     # a raw entry short
+        request = pb.ModelInferRequest(inputs=inputs, raw_input_contents=raw)
+        with pytest.raises(InferenceError, match="raw_input_contents do not fit"):
+            ModelInferRequestConverter.to_types(request)
+    fine = pb.ModelInferRequest(inputs=[tensor], raw_input_contents=[bytes(800)])
+    assert len(ModelInferRequestConverter.to_types(fine).inputs[0].data) == 200

@@ -17,6 +17,7 @@ from santander.errors import ArtifactError
 from santander.export import export_version
 from santander.layout import SETTINGS_FILE
 from santander.serving.codec import RequestError
+from santander.serving.limits import PayloadTooLarge, RequestLimits
 from santander.serving.loader import load_version
 from santander.serving.runtime import SantanderRuntime
 from santander.training.candidates import get_family
@@ -38,10 +39,12 @@ def versions(wide_data, tmp_path_factory) -> dict:
     return exported
 
 
-def loaded(version_dir, **settings) -> SantanderRuntime:
+def loaded(version_dir, limits: dict | None = None, **settings) -> SantanderRuntime:
     model_settings = load_model_settings(str(version_dir / SETTINGS_FILE))
     for key, value in settings.items():
         setattr(model_settings, key, value)
+    if limits is not None:
+        model_settings.parameters.extra["limits"] = limits
     model = SantanderRuntime(model_settings)
     assert asyncio.run(model.load()) is True
     return model
@@ -126,3 +129,23 @@ def test_a_damaged_artifact_fails_load_naming_the_model_and_version(versions, tm
     artifact.write_bytes(artifact.read_bytes() + b"!")
     with pytest.raises(ArtifactError, match="model xgboost-model version 1 cannot load"):
         loaded(version)
+
+
+def test_requests_past_the_version_limits_are_refused_with_the_limit_named(versions, wide_data):
+    model = loaded(versions["logistic"], limits={"max_rows": 3, "max_body_bytes": 5_000})
+    with pytest.raises(RequestError, match="request has 4 rows; at most 3"):
+        asyncio.run(model.predict(infer(wide_data[0][:4])))
+    big = infer(wide_data[0][:1], parameters={"headers": {"Content-Length": "5001"}})
+    with pytest.raises(PayloadTooLarge, match="request body is 5,001 bytes; at most 5,000") as e:
+        asyncio.run(model.predict(big))
+    assert e.value.status_code == 413
+    small = infer(wide_data[0][:3], parameters={"headers": {"content-length": "5000"}})
+    assert asyncio.run(model.predict(small)).outputs[0].shape == [3, 1]
+
+
+def test_export_writes_the_default_limits_and_bad_limits_fail_load(versions):
+    settings = json.loads((versions["logistic"] / SETTINGS_FILE).read_text())
+    assert settings["parameters"]["extra"]["limits"] == RequestLimits().as_settings()
+    for bad in ({"max_rows": 0}, {"max_rows": "many"}, {"timeout": 3}):
+        with pytest.raises(ArtifactError, match="limit"):
+            loaded(versions["logistic"], limits=bad)

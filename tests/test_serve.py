@@ -104,7 +104,11 @@ def test_bad_requests_are_400_with_the_codec_message_and_no_traceback(server):
             (_tensor([1, 200], [None] + ROW[1:]), "missing (null)"),
             (_tensor([1, 200], ROW, datatype="BYTES"), "datatype BYTES"),
             ({**_tensor([1, 200], ROW), "outputs": [{"name": "score"}]},
-             "unknown output(s) score")]:
+             "unknown output(s) score"),
+            # Finite in JSON, infinite as FP32: refused, not a 500 from the model.
+            (_tensor([1, 200], [1e39] + ROW[1:]), "outside the FP32 range"),
+            # MLServer echoes the id in a response header: a NUL there dropped the connection.
+            ({**_tensor([1, 200], ROW), "id": "a\u0000b"}, "U+0000")]:
         status, answer = _post(_infer_url(srv), body)
         assert status == 400, answer
         assert message in answer["error"] and "Traceback" not in answer["error"]
@@ -288,3 +292,45 @@ def test_an_unmodified_third_party_v2_client_gets_correct_probabilities(protocol
     assert done.returncode == 0, done.stderr[-2000:]
     np.testing.assert_allclose(json.loads(done.stdout), model.predict_proba(X32)[:, 1],
                                rtol=1e-5)
+
+
+def test_requests_past_the_limits_are_refused_over_rest_and_grpc(trained_repository, tmp_path):
+    """Limits made small: rows and REST body size from the version's settings, the gRPC
+    message size from the server's (`grpc_max_message_length`)."""
+    import shutil
+    import grpc
+    root, _ = trained_repository
+    repo = tmp_path / "deploy"
+    shutil.copytree(root / "deploy", repo)
+    settings_path = repo / "models" / MODEL_NAME / "1" / "model-settings.json"
+    settings = json.loads(settings_path.read_text())
+    settings["parameters"]["extra"]["limits"] = {"max_rows": 50, "max_body_bytes": 100_000}
+    settings_path.write_text(json.dumps(settings))
+    server_settings = json.loads((repo / "settings.json").read_text())
+    server_settings["grpc_max_message_length"] = 30_000
+    (repo / "settings.json").write_text(json.dumps(server_settings))
+    with running_server(repo, tmp_path / "server") as srv:
+        status, answer = _post(_infer_url(srv), _tensor([51, 200], [0.5] * 51 * 200))
+        assert status == 400 and "request has 51 rows; at most 50" in answer["error"]
+        status, answer = _post(_infer_url(srv), _tensor([50, 200], [0.123456789] * 50 * 200))
+        assert status == 413 and "at most 100,000 are accepted" in answer["error"]
+        assert _post(_infer_url(srv), _tensor([2, 200], ROW * 2))[0] == 200
+        with pytest.raises(grpc.RpcError) as refused:
+            infer_grpc_raw(srv.grpc_address, np.full((40, 200), 0.5))   # 32 kB of FP32
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert infer_grpc_raw(srv.grpc_address, np.full((2, 200), 0.5)) > 0
+
+
+def infer_grpc_raw(address: str, rows: np.ndarray) -> int:
+    """One ModelInfer call with MLServer's own stubs (raw FP32 tensor); the reply's size."""
+    import grpc
+    from mlserver.grpc import dataplane_pb2 as pb
+    request = pb.ModelInferRequest(
+        model_name=MODEL_NAME, raw_input_contents=[rows.astype("<f4").tobytes()],
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="features", datatype="FP32",
+                                                      shape=list(rows.shape))])
+    with grpc.insecure_channel(address) as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                    request_serializer=pb.ModelInferRequest.SerializeToString,
+                                    response_deserializer=pb.ModelInferResponse.FromString)
+        return infer(request, timeout=30).ByteSize()

@@ -55,15 +55,22 @@ def _values(request_input: RequestInput, expected_count: int) -> np.ndarray:
     return values
 
 
-def _tensor(request_input: RequestInput) -> np.ndarray:
+def _check_rows(n: int, max_rows: int | None) -> None:
+    if max_rows is not None and n > max_rows:
+        raise RequestError(f"request has {n:,} rows; at most {max_rows:,} are accepted per "
+                           "request (send more requests, or score files in a batch job)")
+
+
+def _tensor(request_input: RequestInput, max_rows: int | None) -> np.ndarray:
     shape = list(request_input.shape)
     if len(shape) != 2 or shape[1] != N_FEATURES or shape[0] < 1:
         raise RequestError(f"input {request_input.name!r} has shape {shape}; "
                            f"expected [n, {N_FEATURES}] (n rows of {N_FEATURES} features)")
+    _check_rows(shape[0], max_rows)
     return _values(request_input, shape[0] * N_FEATURES).reshape(shape[0], N_FEATURES)
 
 
-def _columns(inputs: list[RequestInput]) -> np.ndarray:
+def _columns(inputs: list[RequestInput], max_rows: int | None) -> np.ndarray:
     names = [i.name for i in inputs]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -80,6 +87,7 @@ def _columns(inputs: list[RequestInput]) -> np.ndarray:
     if len(rows) != 1:
         raise RequestError(f"feature columns have different numbers of rows: {sorted(rows)}")
     n = rows.pop()
+    _check_rows(n, max_rows)
     X = np.empty((n, N_FEATURES), dtype=np.float64)
     for request_input in inputs:
         shape = list(request_input.shape)
@@ -110,15 +118,16 @@ def check_request_id(request: InferenceRequest) -> None:
                            f"({shown}): use printable Latin-1 characters")
 
 
-def decode_features(request: InferenceRequest) -> np.ndarray:
-    """The request's rows as a float32 [n, 200] array, validated against the schema."""
+def decode_features(request: InferenceRequest, max_rows: int | None = None) -> np.ndarray:
+    """The request's rows as a float32 [n, 200] array, validated against the schema and, if
+    given, a maximum number of rows."""
     inputs = list(request.inputs)
     if not inputs:
         raise RequestError("request has no inputs")
     if len(inputs) == 1 and inputs[0].name not in FEATURE_INDEX:
-        X = _tensor(inputs[0])
+        X = _tensor(inputs[0], max_rows)
     else:
-        X = _columns(inputs)
+        X = _columns(inputs, max_rows)
     # Checked once more after the cast: a finite float64 such as 1e39 is inf as float32.
     with np.errstate(over="ignore"):
         X32 = X.astype(np.float32)

@@ -16,12 +16,16 @@ from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelRes
 from mlserver.utils import get_model_uri
 
 from santander.errors import ArtifactError
-from santander.serving import gc_tuning
+from santander.serving import gc_tuning, grpc_fixes
 from santander.serving.batching import RowBatcher
+from santander.serving.limits import RequestLimits
 from santander.serving.codec import (check_request_id, decode_features, encode_outputs,
                                      requested_outputs)
 from santander.serving.loader import load_served
 from santander.serving.metrics import BATCH_ROWS
+
+# In the MLServer process: unreadable gRPC raw tensors are a client error, not INTERNAL.
+grpc_fixes.install()
 
 
 class SantanderRuntime(MLModel):
@@ -31,6 +35,7 @@ class SantanderRuntime(MLModel):
         try:
             path = Path(await get_model_uri(self.settings))
             self._model, self._threshold = load_served(path, extra, where)
+            self._limits = RequestLimits.from_settings(extra)
         except (ArtifactError, MLServerError) as exc:
             raise ArtifactError(f"{where} cannot load: {exc}") from exc
         self._card = extra.get("model_card", {})
@@ -48,8 +53,9 @@ class SantanderRuntime(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         # Checked and decoded alone, before batching: a bad request fails with its own 400.
         check_request_id(payload)
+        self._limits.check_body(payload)
         outputs = requested_outputs(payload)
-        proba = await self._batches.score(decode_features(payload))
+        proba = await self._batches.score(decode_features(payload, self._limits.max_rows))
         return InferenceResponse(
             id=payload.id, model_name=self.name, model_version=self.version,
             outputs=encode_outputs(outputs, proba, self._threshold))
