@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except SantanderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:        # a full disk, a folder that cannot be written: still one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

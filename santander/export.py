@@ -8,6 +8,8 @@ hidden folders) and renamed into place, so a failed export leaves no half versio
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,14 @@ def model_settings(name: str, version: str, artifact_path: Path, artifact_format
                       "model_card": card},
         },
     }
+
+
+def withdraw_version(version_dir: Path) -> None:
+    """Take a just-published version back: hidden by one rename (MLServer's scan skips hidden
+    folders), then removed."""
+    hidden = version_dir.with_name(f".withdrawn-{version_dir.name}-{os.getpid()}")
+    os.rename(version_dir, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def export_version(estimator: Any, artifact_format: str, threshold: float,

@@ -24,7 +24,8 @@ from santander.config import (DEPLOY_DIR, HOLDOUT_FRACTION, MIN_ROWS_PER_CLASS, 
                               N_FOLDS, QUICK_ROWS, SEED)
 from santander.training.data.io import Dataset, fingerprint, load_training_data
 from santander.training.evaluation import holdout_metrics, write_report
-from santander.export import export_version
+from santander.errors import ExportError
+from santander.export import export_version, withdraw_version
 from santander.training.selection import CandidateResult, SelectionResult, nested_order, select
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlserver")
@@ -202,8 +203,14 @@ class Pipeline:
             report = build_report({**card, "version": version, "version_dir": str(version_dir)},
                                   self.selection_, refit, self.timings)
             reports_root = options.reports_dir or layout.reports_dir(options.repository)
-            report_dir = write_report(Path(reports_root) / options.name / version,
-                                      report, split.y_holdout, refit.holdout_proba)
+            try:
+                report_dir = write_report(Path(reports_root) / options.name / version,
+                                          report, split.y_holdout, refit.holdout_proba)
+            except Exception as exc:
+                # A version without its report is not shipped (nothing half-done stays visible).
+                withdraw_version(version_dir)
+                raise ExportError(f"the report of version {version} could not be written "
+                                  f"({exc}); the version was withdrawn") from exc
             run_id = tracking.log_version(report, report_dir, version_dir)
             self.outcome_ = TrainingOutcome(version=version, version_dir=version_dir,
                                             report_dir=report_dir, report=report,

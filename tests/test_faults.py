@@ -1,0 +1,152 @@
+"""Faults, each survived: a process killed with SIGKILL in the middle of an export or a retrain,
+a write that fails (a full disk, simulated by a file-size limit), and a server killed with
+SIGKILL and started again."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from santander.config import MODEL_NAME
+from santander.export import export_version
+from santander.layout import RETIRED_MARKER, existing_versions, models_dir
+from santander.ops.launcher import running_server
+from santander.serving.loader import load_version
+from santander.training.candidates import get_family
+
+from helpers import client
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+# Exports the same fitted table again and again until killed.
+_EXPORT_LOOP = """
+import sys
+import numpy as np
+from santander.export import export_version
+from santander.training.candidates import get_family
+rng = np.random.default_rng(0)
+X = rng.normal(size=(400, 200)).astype(np.float32)
+y = (X[:, 0] > 1).astype(int)
+model = get_family("histogram_nb").build().fit(X, y)
+print("fitted", flush=True)
+while True:
+    export_version(model, "additive", 0.5, {}, sys.argv[1])
+"""
+
+
+def assert_every_visible_version_is_whole(repository: Path) -> list[int]:
+    """Each version folder MLServer could see loads: settings, artifact and checksum agree."""
+    numbers = existing_versions(repository)
+    for number in numbers:
+        load_version(models_dir(repository) / str(number))
+    return numbers
+
+
+def test_sigkill_during_exports_leaves_only_whole_versions_and_numbering_goes_on(tmp_path,
+                                                                                 wide_data):
+    repository = tmp_path / "deploy"
+    rng = random.Random(0)
+    for _ in range(12):
+        process = subprocess.Popen([sys.executable, "-c", _EXPORT_LOOP, str(repository)],
+                                   stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "fitted"
+        time.sleep(rng.uniform(0.0, 0.15))       # somewhere inside an export
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+        assert_every_visible_version_is_whole(repository)
+    before = assert_every_visible_version_is_whole(repository)
+    assert before == list(range(1, len(before) + 1))
+    # Evidence that kills landed mid-export: their hidden staging folders (MLServer skips them).
+    assert list(models_dir(repository).glob(".staging-*")), "no kill landed inside an export"
+    X, y = wide_data
+    after = export_version(get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y),
+                           "joblib", 0.5, {}, repository)
+    assert after.name == str(len(before) + 1)
+
+
+def test_sigkill_during_a_retrain_leaves_no_half_version(trained_repository, small_csv,
+                                                          tmp_path):
+    import shutil
+    root, _ = trained_repository
+    repository = tmp_path / "deploy"
+    shutil.copytree(root / "deploy", repository)
+    command = [sys.executable, "-m", "santander", "retrain", "--data", str(small_csv), "--quick",
+               "--repository", str(repository), "--no-progress", "--jobs", "1"]
+    for delay in (1.0, 3.0, 6.0):
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert assert_every_visible_version_is_whole(repository)[0] == 1
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    numbers = assert_every_visible_version_is_whole(repository)
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 2
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from santander.cli import main
+# A file-size limit makes every write past it fail with EFBIG, as a full disk fails with
+# ENOSPC: SIGXFSZ is ignored so the write raises instead of killing the process.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+# 2 kB: the model artifact cannot be written; 20 kB: the artifact can, a report plot cannot.
+@pytest.mark.parametrize("max_file_bytes,stage", [(2_000, "export"), (20_000, "report")])
+def test_a_failed_write_during_export_is_one_line_and_nothing_becomes_visible(
+        max_file_bytes, stage, small_parquet, tmp_path):
+    repository = tmp_path / "deploy"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(max_file_bytes), "train", "--data", str(small_parquet),
+         "--quick", "--repository", str(repository), "--no-progress", "--jobs", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "SANTANDER_TRACKING": "off"})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()
+    assert len(last) == 1 and "File too large" in last[0] and "Traceback" not in done.stderr, \
+        done.stderr[-2000:]
+    assert stage in last[0]
+    assert existing_versions(repository) == []
+    leftovers = [p for p in models_dir(repository).iterdir()] if models_dir(repository).exists() \
+        else []
+    assert leftovers == []
+
+
+def test_a_server_killed_with_sigkill_serves_the_same_versions_after_a_restart(
+        trained_repository, tmp_path):
+    import shutil
+    root, outcome = trained_repository
+    repository = tmp_path / "deploy"
+    shutil.copytree(root / "deploy", repository)
+    versions = models_dir(repository)
+    for number in (2, 3):
+        shutil.copytree(versions / "1", versions / str(number))
+        settings = versions / str(number) / "model-settings.json"
+        settings.write_text(settings.read_text().replace('"version": "1"',
+                                                         f'"version": "{number}"'))
+    (versions / "2" / RETIRED_MARKER).write_text("retired\n")
+    X = np.zeros((1, 200))
+    served = []
+    for _ in range(2):
+        with running_server(repository, tmp_path / "server") as server:
+            served.append(client.loaded_versions_rest(server.http_url, MODEL_NAME))
+            answer = client.infer_rest(server.http_url, MODEL_NAME, None, X)
+            assert answer["model_version"] == "3"
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait()
+    assert served[0] == served[1] == ["1", "3"]
