@@ -37,6 +37,7 @@ bench: setup
 	$(PY) -m bench.serving
 	$(PY) -m bench.selection
 	$(PY) -m bench.quality --reference
+	$(PY) -m bench.soak
 
 clean:
 	rm -rf reports deploy/reports deploy/models .envs .metrics

@@ -70,3 +70,14 @@ def test_quality_benchmark_smoke_reports_every_family_against_the_bayes_limit(tm
     targets = [row for row in target_rows(text) if row[0].startswith("served winner")]
     assert len(targets) == 6    # AUC, F1 and lone-row time, per generator
     assert {verdict for _, _, verdict in targets} <= {"met", "**missed**"}
+
+
+def test_soak_benchmark_smoke_loses_no_request_while_versions_change(tmp_path):
+    text = _run("bench.soak", tmp_path / "B.md")
+    assert "<!-- soak:start -->" in text and "Smoke run" in text
+    parts = [line for line in text.splitlines() if line[:4] in ("| 1 ", "| 2 ", "| 3 ")]
+    assert len(parts) == 3
+    assert "retired 2" in parts[0] and "promoted 2" in parts[1]
+    targets = dict((what, (measured, verdict)) for what, measured, verdict in target_rows(text))
+    failed = next(v for k, v in targets.items() if k.startswith("no failed request"))
+    assert failed[0].startswith("0 of ") and failed[1] == "met"
