@@ -45,7 +45,7 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
         assert label in text
     rows = [line for line in text.splitlines()
             if line.startswith("| ") and ("| REST |" in line or "| gRPC |" in line)]
-    assert len(rows) == 16
+    assert len(rows) == 18
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     verdicts = [verdict for _, _, verdict in target_rows(text)]
     assert len(verdicts) == 11 and set(verdicts) <= {"met", "**missed**"}   # 5, and 6 for the winner
