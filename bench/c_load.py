@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +33,15 @@ from santander.config import MODEL_NAME
 
 PACKAGES = {"wrk": "wrk", "h2load": "nghttp2-client"}
 
-_WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local body_file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.body = body_file:read("*a")
-body_file:close()
-
-done = function(summary, latency, requests)
+# For a wrk script's done(): the summary, one line of the script's own, and wrk's whole latency
+# histogram (µs, count), into the file BENCH_OUT names (`read_wrk_result` reads it).
+WRK_RESULT_LUA = """
+function write_result(summary, latency, own_line)
   local out = assert(io.open(os.getenv("BENCH_OUT"), "w"))
   local e = summary.errors
   out:write(string.format("%d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
                           e.connect, e.read, e.write, e.status, e.timeout))
+  out:write((own_line:gsub("\\n", " ")) .. "\\n")
   for i = 1, #latency do
     local value, count = latency(i)
     out:write(string.format("%d %d\\n", value, count))
@@ -51,6 +49,38 @@ done = function(summary, latency, requests)
   out:close()
 end
 """
+
+_WRK_SCRIPT = WRK_RESULT_LUA + """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local body_file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.body = body_file:read("*a")
+body_file:close()
+
+done = function(summary, latency, requests)
+  write_result(summary, latency, "")
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    errors: dict[str, int]      # connect, read, write, status (non-2xx), timeout
+    own_line: str
+    latencies_ms: np.ndarray    # every answer's, non-2xx ones too
+
+
+def read_wrk_result(path: Path) -> WrkResult:
+    lines = path.read_text().split("\n")
+    requests, duration_us, *errors = map(int, lines[0].split())
+    histogram = np.array([list(map(int, line.split())) for line in lines[2:] if line],
+                         dtype=np.int64).reshape(-1, 2)
+    return WrkResult(requests=requests, seconds=duration_us / 1e6,
+                     errors=dict(zip(("connect", "read", "write", "status", "timeout"), errors)),
+                     own_line=lines[1],
+                     latencies_ms=np.repeat(histogram[:, 0] / 1000, histogram[:, 1]))
 
 
 def ensure_installed() -> None:
@@ -89,17 +119,13 @@ def wrk_concurrent(url: str, rows: np.ndarray, connections: int, seconds: float,
 
         wrk(warmup_seconds)
         wrk(seconds)
-        lines = (folder / "out.txt").read_text().split("\n")
+        measured = read_wrk_result(folder / "out.txt")
     # wrk's histogram holds every answer's latency, non-2xx ones too: a row with errors is
     # reported as such, not as a measurement.
-    requests, duration_us, *errors = map(int, lines[0].split())
-    histogram = np.array([list(map(int, line.split())) for line in lines[1:] if line],
-                         dtype=np.int64).reshape(-1, 2)
-    result = LoadResult(latencies_ms=list(np.repeat(histogram[:, 0] / 1000, histogram[:, 1])),
-                        errors=sum(errors), seconds=duration_us / 1e6)
+    result = LoadResult(latencies_ms=list(measured.latencies_ms),
+                        errors=sum(measured.errors.values()), seconds=measured.seconds)
     if result.errors:
-        result.first_error = ("wrk: connect {}, read {}, write {}, non-2xx {}, timeout {}"
-                              .format(*errors))
+        result.first_error = "wrk: " + ", ".join(f"{k} {v}" for k, v in measured.errors.items())
     return result
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.c_load import ensure_installed
+from bench.c_load import WRK_RESULT_LUA, ensure_installed, read_wrk_result
 from bench.load import rest_body
 from bench.report import machine, parser as cli, verdict, write_section
 from santander.config import MODEL_NAME
@@ -38,7 +38,7 @@ SERVER_CORE, LOAD_CORE = 0, 1
 CALLERS = 16
 INVALID_SHARE = 0.05
 
-_SCRIPT = """
+_SCRIPT = WRK_RESULT_LUA + """
 -- Counts live in each thread's own Lua state (globals there); done() runs in the main state
 -- and reads them through the thread objects setup() kept.
 local threads = {}
@@ -83,25 +83,15 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local total = {ok = 0, refused = 0, failed = 0}
-  local failures_seen = ""
+  local ok_, refused_, failed_, failures_ = 0, 0, 0, ""
   for _, thread in ipairs(threads) do
-    total.ok = total.ok + thread:get("ok")
-    total.refused = total.refused + thread:get("refused")
-    total.failed = total.failed + thread:get("failed")
-    failures_seen = failures_seen .. thread:get("failures")
+    ok_ = ok_ + thread:get("ok")
+    refused_ = refused_ + thread:get("refused")
+    failed_ = failed_ + thread:get("failed")
+    failures_ = failures_ .. thread:get("failures")
   end
-  local out = assert(io.open(os.getenv("SOAK_OUT"), "w"))
-  local e = summary.errors
-  out:write(string.format("%d %d %d %d %d %d %d %d %d %d\\n", summary.requests,
-                          summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-                          total.ok, total.refused, total.failed))
-  out:write((failures_seen:gsub("\\n", " ")) .. "\\n")
-  for i = 1, #latency do
-    local value, count = latency(i)
-    out:write(string.format("%d %d\\n", value, count))
-  end
-  out:close()
+  write_result(summary, latency, string.format("%d %d %d %s", ok_, refused_, failed_,
+                                               failures_))
 end
 """
 
@@ -149,20 +139,17 @@ def write_bodies(folder: Path, rows: int = 64) -> None:
 
 def run_part(url: str, folder: Path, seconds: int, seed: int) -> Part:
     out = folder / "part.txt"
-    env = {**os.environ, "SOAK_DIR": str(folder), "SOAK_BODIES": "64", "SOAK_OUT": str(out),
+    env = {**os.environ, "SOAK_DIR": str(folder), "SOAK_BODIES": "64", "BENCH_OUT": str(out),
            "SOAK_SEED": str(seed), "SOAK_INVALID_SHARE": str(INVALID_SHARE)}
     (folder / "soak.lua").write_text(_SCRIPT)
     subprocess.run(["wrk", "-t1", f"-c{CALLERS}", f"-d{seconds}s", "--timeout", "10s",
                     "-s", str(folder / "soak.lua"), f"{url}/v2/models/{MODEL_NAME}/infer"],
                    env=env, check=True, capture_output=True, timeout=seconds + 60)
-    lines = out.read_text().split("\n")
-    (requests, _duration, connect, read, write, _status, timeout, ok, refused,
-     failed) = map(int, lines[0].split())
-    histogram = np.array([list(map(int, line.split())) for line in lines[2:] if line],
-                         dtype=np.int64).reshape(-1, 2)
-    return Part(seconds=seconds, ok=ok, refused=refused, failed=failed,
-                socket_errors=connect + read + write + timeout, first_failures=lines[1],
-                latencies_ms=np.repeat(histogram[:, 0] / 1000, histogram[:, 1]))
+    measured = read_wrk_result(out)
+    ok, refused, failed, *failures = measured.own_line.split(" ", 3)
+    return Part(seconds=seconds, ok=int(ok), refused=int(refused), failed=int(failed),
+                socket_errors=sum(v for k, v in measured.errors.items() if k != "status"),
+                first_failures=" ".join(failures), latencies_ms=measured.latencies_ms)
 
 
 class RssSampler(threading.Thread):
