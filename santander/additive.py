@@ -17,32 +17,63 @@ from pathlib import Path
 import numpy as np
 
 _BLOCK_ROWS = 16_384     # rows located at a time: keeps the (rows x features) scratch small
+_BUCKETS = 1024          # per feature, for Locator's first guess
 
 
 class Locator:
-    """Finds, for each value X[i, j], the flat index into grid (F, P) of the grid point at or
-    below it, and how far (0..1) it lies towards the next point. Built once per grid: the
-    search array is what a lone row would otherwise spend most of its time rebuilding."""
+    """Finds, for each value X[i, j], the flat index into grid (F, P) of the last grid point at
+    or below it (as searchsorted(side="right") - 1 would), and how far (0..1) it lies towards
+    the next point. Built once per grid, so a lone row or a small batch pays only the lookup.
+
+    Each feature's range is cut into `_BUCKETS` equal buckets. A value's bucket says which
+    grid point to start from (the last one whose own bucket is lower), and a few steps from
+    distinct value to distinct value finish the search: a handful of vectorised gathers instead
+    of a binary search per value (searchsorted over all features' points costs ~80 ns per
+    value here, most of a 64-row batch's time). Bucketing is the same monotone arithmetic for
+    grid points and values, so the result is exact.
+    """
 
     def __init__(self, grid: np.ndarray):
         n_features, self.n_points = grid.shape
-        self.low, high = grid[:, 0], grid[:, -1]
-        self.span = np.where(high > self.low, high - self.low, 1.0)
-        self.high = high
-        # Every feature's grid scaled into [2j, 2j + 1] and laid end to end: one sorted
-        # array, so one searchsorted places a whole block of rows (a loop over 200 features
-        # costs ~10x).
-        self.offset = 2.0 * np.arange(n_features)
+        self.low, self.high = grid[:, 0], grid[:, -1]
+        span = np.where(self.high > self.low, self.high - self.low, 1.0)
+        self.scale = _BUCKETS / span
         self.first = np.arange(n_features) * self.n_points
         self.flat_grid = grid.ravel()
-        self.flat_scaled = ((grid - self.low[:, None]) / self.span[:, None]
-                            + self.offset[:, None]).ravel()
+        self.bucket_offset = np.arange(n_features) * _BUCKETS
+        start = np.empty((n_features, _BUCKETS), dtype=np.int64)
+        next_value = np.empty(grid.shape, dtype=np.int64)
+        steps = 1
+        for j in range(n_features):
+            g = grid[j]
+            point_bucket = self._bucket(g, j)
+            # The last index holding each point's value, and the last one of the next value up.
+            last_of_value = np.searchsorted(g, g, side="right") - 1
+            next_value[j] = last_of_value[np.minimum(last_of_value + 1, self.n_points - 1)]
+            # Bucket b starts from the last point whose bucket is below b; the buckets no point
+            # lies below start from the first value (every value is at least the grid's low).
+            below = np.searchsorted(point_bucket, np.arange(_BUCKETS), side="left") - 1
+            start[j] = last_of_value[np.maximum(below, 0)]
+            # Steps needed: the most distinct values sharing one bucket.
+            steps = max(steps, int(np.bincount(self._bucket(np.unique(g), j)).max()))
+        self.steps = steps
+        self.next_flat = (next_value + self.first[:, None]).ravel()
+        self.start_flat = (start + self.first[:, None]).ravel()
+
+    def _bucket(self, values: np.ndarray, feature: int) -> np.ndarray:
+        # The same arithmetic as __call__'s, so a value and a grid point equal to it share a
+        # bucket, and a larger value never gets a lower one.
+        bucket = ((values - self.low[feature]) * self.scale[feature]).astype(np.int64)
+        return np.minimum(bucket, _BUCKETS - 1)
 
     def __call__(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         clipped = np.clip(X, self.low, self.high)
-        position = np.searchsorted(self.flat_scaled, (clipped - self.low) / self.span
-                                   + self.offset, side="right")
-        index = np.clip(position - 1 - self.first, 0, self.n_points - 2) + self.first
+        bucket = np.minimum(((clipped - self.low) * self.scale).astype(np.int64), _BUCKETS - 1)
+        index = self.start_flat[bucket + self.bucket_offset]
+        for _ in range(self.steps):
+            ahead = self.next_flat[index]
+            index = np.where(self.flat_grid[ahead] <= clipped, ahead, index)
+        index = np.minimum(index - self.first, self.n_points - 2) + self.first
         left, right = self.flat_grid[index], self.flat_grid[index + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = np.where(right > left, (clipped - left) / (right - left), 0.0)
