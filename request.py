@@ -5,6 +5,7 @@
     python request.py --grpc                       the same over gRPC (port 8081)
     python request.py --version 2                  one version of the model
     python request.py --compare --rows 5           every loaded version, side by side
+    python request.py --explain --rows 3           each row's top 5 features (log-odds)
 
 Speaks V2 only and knows nothing of training; any V2 client can do what it does.
 """
@@ -23,6 +24,9 @@ import numpy as np
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC = "127.0.0.1:8081"
 DEFAULT_MODEL = "xgboost-model"
+DEFAULT_OUTPUTS = ("probability", "label")
+EXPLAIN_OUTPUTS = (*DEFAULT_OUTPUTS, "contributions")
+TOP_FEATURES = 5
 
 
 class ClientError(Exception):
@@ -40,10 +44,12 @@ def load_rows(path: str | None, rows: int, seed: int) -> tuple[np.ndarray, list[
 
 
 def infer_rest(url: str, model: str, version: str | None, X: np.ndarray,
-               request_id: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+               request_id: str | None = None, timeout: float = 30.0,
+               outputs: tuple[str, ...] = DEFAULT_OUTPUTS) -> dict[str, Any]:
     path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
     body = {"inputs": [{"name": "features", "shape": list(X.shape), "datatype": "FP64",
-                        "data": X.ravel().tolist()}]}
+                        "data": X.ravel().tolist()}],
+            "outputs": [{"name": name} for name in outputs]}
     if request_id:
         body["id"] = request_id
     request = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode(),
@@ -64,7 +70,8 @@ def infer_rest(url: str, model: str, version: str | None, X: np.ndarray,
 
 
 def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
-               request_id: str | None = None) -> dict[str, Any]:
+               request_id: str | None = None,
+               outputs: tuple[str, ...] = DEFAULT_OUTPUTS) -> dict[str, Any]:
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
     try:
@@ -72,7 +79,8 @@ def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
         tensor = grpcclient.InferInput("features", list(X.shape), "FP64")
         tensor.set_data_from_numpy(X.astype(np.float64))
         result = client.infer(model, [tensor], model_version=version or "",
-                              request_id=request_id or "")
+                              request_id=request_id or "",
+                              outputs=[grpcclient.InferRequestedOutput(n) for n in outputs])
     except InferenceServerException as exc:
         raise ClientError(f"gRPC {address}: {exc.message()}") from None
     response = result.get_response()
@@ -135,12 +143,24 @@ def print_comparison(answers: dict[str, dict[str, Any]], ids: list[str]) -> None
         print(f"{row_id:<14}" + "".join(cells))
 
 
+def top_features(contributions: list[float], n_rows: int) -> list[list[tuple[str, float]]]:
+    """Each row's TOP_FEATURES largest contributions by size, as (feature, log-odds); the
+    last column is the bias, not a feature."""
+    table = np.asarray(contributions, dtype=np.float64).reshape(n_rows, -1)[:, :-1]
+    order = np.argsort(-np.abs(table), axis=1, kind="stable")[:, :TOP_FEATURES]
+    return [[(f"var_{j}", float(table[i, j])) for j in order[i]] for i in range(n_rows)]
+
+
 def print_answer(response: dict[str, Any], ids: list[str]) -> None:
     outputs = {o["name"]: o["data"] for o in response["outputs"]}
     print(f"id {response.get('id') or '-'}  model {response.get('model_name')} "
           f"version {response.get('model_version')}")
+    tops = (top_features(outputs["contributions"], len(ids)) if "contributions" in outputs
+            else None)
     for i, row_id in enumerate(ids):
         print(f"{row_id}: probability {outputs['probability'][i]:.4f}  label {outputs['label'][i]}")
+        if tops:
+            print("    " + "  ".join(f"{name} {value:+.3f}" for name, value in tops[i]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,11 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=None)
     parser.add_argument("--compare", action="store_true",
                         help="send the rows to every loaded version; print answers side by side")
+    parser.add_argument("--explain", action="store_true",
+                        help=f"also ask for each row's contributions; print the top "
+                             f"{TOP_FEATURES} features in log-odds")
     parser.add_argument("--id", default="request-py", help="request id (echoed back)")
     args = parser.parse_args(argv)
+    outputs = EXPLAIN_OUTPUTS if args.explain else DEFAULT_OUTPUTS
     try:
         if args.rows < 1:
             raise ClientError("--rows must be at least 1")
+        if args.compare and args.explain:
+            raise ClientError("--explain shows one version's answer; leave out --compare")
         X, ids = load_rows(args.data, args.rows, args.seed)
         if args.compare:
             if args.grpc:
@@ -173,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise ClientError(f"no loaded versions of {args.model}")
             print_comparison({v: ask(v) for v in versions}, ids)
         elif args.grpc:
-            print_answer(infer_grpc(args.grpc, args.model, args.version, X, args.id), ids)
+            print_answer(infer_grpc(args.grpc, args.model, args.version, X, args.id,
+                                    outputs=outputs), ids)
         else:
-            print_answer(infer_rest(args.url, args.model, args.version, X, args.id), ids)
+            print_answer(infer_rest(args.url, args.model, args.version, X, args.id,
+                                    outputs=outputs), ids)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,8 @@ INPUT_NAME = "features"
 INPUT_DATATYPES = ("FP32", "FP64")
 OUTPUT_PROBABILITY = "probability"
 OUTPUT_LABEL = "label"
+# On request: [n, N_FEATURES + 1], each feature's share of the log-odds, then the bias.
+OUTPUT_CONTRIBUTIONS = "contributions"
 
 # Published facts of the real training set (Kaggle train.csv).
 REAL_POSITIVE_RATE = 0.10049

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -14,7 +16,7 @@ from santander.training.data.io import load_features
 from santander.layout import read_model_settings
 from santander.ops.launcher import running_server
 
-from helpers import client, exported_model, infer_grpc
+from helpers import ROOT, client, exported_model, infer_grpc
 
 pytestmark = pytest.mark.slow
 
@@ -151,6 +153,35 @@ def test_metadata_shows_schema_and_model_card(server):
     assert card["family"] == outcome.report["model_card"]["family"]
     assert card["data"]["fingerprint"] == outcome.report["model_card"]["data"]["fingerprint"]
     assert metadata["parameters"]["threshold"] == card["threshold"]
+
+
+def test_explanations_over_rest_and_grpc_sum_to_the_served_log_odds(server, small_csv,
+                                                                      capsys):
+    srv, _ = server
+    X, _ = load_features(small_csv, rows=4)
+    answer = client.infer_rest(srv.http_url, MODEL_NAME, None, X, outputs=client.EXPLAIN_OUTPUTS)
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert outputs["contributions"]["shape"] == [4, 201]
+    contributions = np.reshape(outputs["contributions"]["data"], (4, 201))
+    probability = np.asarray(outputs["probability"]["data"], dtype=np.float64)
+    np.testing.assert_allclose(contributions.sum(axis=1),
+                               np.log(probability) - np.log1p(-probability), atol=1e-4)
+    # request.py --explain: under each row, its top 5 features by size, largest first.
+    assert client.main(["--url", srv.http_url, "--data", str(small_csv), "--rows", "4",
+                        "--explain"]) == 0
+    rest_lines = capsys.readouterr().out.splitlines()
+    tops = [line.split() for line in rest_lines if line.startswith("    ")]
+    assert len(tops) == 4
+    for row, top in zip(contributions[:, :-1], tops):
+        names, values = top[0::2], [float(v) for v in top[1::2]]
+        assert names == [f"var_{j}" for j in np.argsort(-np.abs(row), kind="stable")[:5]]
+        assert values == sorted(values, key=abs, reverse=True)
+    # The same over gRPC, from a process of its own (helpers.infer_grpc says why).
+    done = subprocess.run([sys.executable, "request.py", "--grpc", srv.grpc_address, "--data",
+                           str(small_csv), "--rows", "4", "--explain"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == rest_lines[1:]
 
 
 def test_grpc_answers_like_rest(server, small_csv):

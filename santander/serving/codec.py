@@ -5,7 +5,9 @@ Accepted inputs (anything else is a 400 naming the problem):
 * 200 named columns `var_0`..`var_199` (MLServer's pandas codec), each [n] or [n, 1],
   matched by name in any order.
 Outputs: `probability` (FP32) and `label` (INT64, at the tuned threshold) by default; a request
-may instead ask for the stock outputs `predict` (label at 0.5) and `predict_proba` ([n, 2]).
+may instead ask for the stock outputs `predict` (label at 0.5) and `predict_proba` ([n, 2]), and
+for `contributions` (FP64 [n, 201]: each feature's contribution to the log-odds, then the bias;
+santander/serving/explain.py).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import numpy as np
 from mlserver.errors import InferenceError
 from mlserver.types import InferenceRequest, RequestInput, ResponseOutput
 
-from santander.schema import (FEATURE_INDEX, INPUT_DATATYPES, N_FEATURES, OUTPUT_LABEL,
-                                   OUTPUT_PROBABILITY)
+from santander.schema import (FEATURE_INDEX, INPUT_DATATYPES, N_FEATURES, OUTPUT_CONTRIBUTIONS,
+                              OUTPUT_LABEL, OUTPUT_PROBABILITY)
 
 STOCK_PREDICT = "predict"
 STOCK_PREDICT_PROBA = "predict_proba"
 DEFAULT_OUTPUTS = (OUTPUT_PROBABILITY, OUTPUT_LABEL)
-KNOWN_OUTPUTS = (*DEFAULT_OUTPUTS, STOCK_PREDICT, STOCK_PREDICT_PROBA)
+KNOWN_OUTPUTS = (*DEFAULT_OUTPUTS, STOCK_PREDICT, STOCK_PREDICT_PROBA, OUTPUT_CONTRIBUTIONS)
 
 
 class RequestError(InferenceError):
@@ -149,9 +151,10 @@ def requested_outputs(request: InferenceRequest) -> tuple[str, ...]:
     return names
 
 
-def encode_outputs(names: Iterable[str], proba: np.ndarray,
-                   threshold: float) -> list[ResponseOutput]:
-    """Flat data with explicit shapes, so MLServer's batcher can split rows per request."""
+def encode_outputs(names: Iterable[str], proba: np.ndarray, threshold: float,
+                   contributions: np.ndarray | None = None) -> list[ResponseOutput]:
+    """Flat data with explicit shapes, so MLServer's batcher can split rows per request.
+    `contributions` ([n, 201]) is needed only when its output is asked for."""
     n = len(proba)
     encoders: dict[str, Any] = {
         OUTPUT_PROBABILITY: lambda: ("FP32", [n, 1], proba.astype(np.float32).tolist()),
@@ -159,6 +162,8 @@ def encode_outputs(names: Iterable[str], proba: np.ndarray,
         STOCK_PREDICT: lambda: ("INT64", [n, 1], (proba >= 0.5).astype(np.int64).tolist()),
         STOCK_PREDICT_PROBA: lambda: ("FP32", [n, 2], np.column_stack(
             [1 - proba, proba]).astype(np.float32).ravel().tolist()),
+        OUTPUT_CONTRIBUTIONS: lambda: ("FP64", list(contributions.shape),
+                                       contributions.astype(np.float64).ravel().tolist()),
     }
     outputs = []
     for name in names:

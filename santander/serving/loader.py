@@ -23,7 +23,7 @@ class ProbabilityModel(Protocol):
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
 
-class _XGBoostBooster:
+class XGBoostBooster:
     """An XGBoost classifier's booster, answering predict_proba like the sklearn wrapper.
 
     The wrapper's own predict_proba adds checks and conversions to every call, a large share
@@ -53,7 +53,7 @@ class _XGBoostBooster:
         return np.column_stack([1.0 - positive, positive])
 
 
-class _LightGBMBooster:
+class LightGBMBooster:
     """A LightGBM text model, answering predict_proba like the sklearn wrapper."""
 
     def __init__(self, path: Path):
@@ -65,13 +65,32 @@ class _LightGBMBooster:
         return np.column_stack([1.0 - positive, positive])
 
 
+class SklearnModel:
+    """A pickled scikit-learn estimator, scoring in float64 whatever the request's dtype.
+
+    Gaussian naive Bayes fitted on float32 rows keeps float32 means and variances, and sums
+    200 log-likelihood terms in float32: its log-odds come out ~1e-3 off near p = 0.999. Its
+    parameters are widened to float64 here, so the served probability is as exact as its
+    per-feature contributions (santander/serving/explain.py)."""
+
+    def __init__(self, estimator):
+        from sklearn.naive_bayes import GaussianNB
+        if isinstance(estimator, GaussianNB):
+            for name in ("theta_", "var_", "class_prior_"):
+                setattr(estimator, name, np.asarray(getattr(estimator, name), dtype=np.float64))
+        self.estimator = estimator
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.estimator.predict_proba(np.asarray(X, dtype=np.float64))
+
+
 def load_artifact(path: Path, artifact_format: str) -> ProbabilityModel:
     """Verify the checksum, then load a model answering predict_proba(X) -> (n, 2)."""
     artifact.verify(path)
     if artifact_format == "xgboost":
-        return _XGBoostBooster(path)
+        return XGBoostBooster(path)
     if artifact_format == "lightgbm":
-        return _LightGBMBooster(path)
+        return LightGBMBooster(path)
     if artifact_format == "additive":
         try:
             return AdditiveTable.load(path)
@@ -79,7 +98,7 @@ def load_artifact(path: Path, artifact_format: str) -> ProbabilityModel:
             raise ArtifactError(f"artifact {path} is not an additive table: {exc}") from exc
     if artifact_format == "joblib":
         import joblib
-        return joblib.load(path)
+        return SklearnModel(joblib.load(path))
     raise ArtifactError(f"unknown artifact format {artifact_format!r}")
 
 

@@ -8,6 +8,7 @@ the codec, the batcher and the schema are all it needs.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from mlserver import MLModel
@@ -19,8 +20,10 @@ from santander.errors import ArtifactError
 from santander.serving import gc_tuning, grpc_fixes
 from santander.serving.batching import RowBatcher
 from santander.serving.limits import RequestLimits
-from santander.serving.codec import (check_request_id, decode_features, encode_outputs,
-                                     requested_outputs)
+from santander.schema import OUTPUT_CONTRIBUTIONS
+from santander.serving.codec import (RequestError, check_request_id, decode_features,
+                                     encode_outputs, requested_outputs)
+from santander.serving.explain import explainer_for
 from santander.serving.loader import load_served
 from santander.serving.metrics import BATCH_ROWS
 
@@ -39,6 +42,7 @@ class SantanderRuntime(MLModel):
         except (ArtifactError, MLServerError) as exc:
             raise ArtifactError(f"{where} cannot load: {exc}") from exc
         self._card = extra.get("model_card", {})
+        self._explain = explainer_for(self._model)
         # This runtime batches decoded rows itself (santander/serving/batching.py says why),
         # with MLServer's own two settings. MLServer has already wrapped predict() in its batcher
         # when max_batch_size > 1; dropping that instance attribute leaves the class's
@@ -55,10 +59,22 @@ class SantanderRuntime(MLModel):
         check_request_id(payload)
         self._limits.check_body(payload)
         outputs = requested_outputs(payload)
-        proba = await self._batches.score(decode_features(payload, self._limits.max_rows))
+        X = decode_features(payload, self._limits.max_rows)
+        contributions = (await self._contributions(X) if OUTPUT_CONTRIBUTIONS in outputs
+                         else None)
+        proba = await self._batches.score(X)
         return InferenceResponse(
             id=payload.id, model_name=self.name, model_version=self.version,
-            outputs=encode_outputs(outputs, proba, self._threshold))
+            outputs=encode_outputs(outputs, proba, self._threshold, contributions))
+
+    async def _contributions(self, X):
+        if self._explain is None:
+            family = self._card.get("family", "this model's family")
+            raise RequestError(f"output {OUTPUT_CONTRIBUTIONS!r} is not available: {family} has "
+                               "no exact per-feature explanation (offered for xgboost, "
+                               "lightgbm, histogram_nb, additive, logistic and naive_bayes)")
+        # Off the event loop: explaining many rows can take a while, and other callers wait.
+        return await asyncio.to_thread(self._explain, X)
 
     def _positive_scores(self, X):
         return self._model.predict_proba(X)[:, 1]
