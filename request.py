@@ -33,23 +33,33 @@ class ClientError(Exception):
     """A failed request, reported as one line."""
 
 
-def load_rows(path: str | None, rows: int, seed: int) -> tuple[np.ndarray, list[str]]:
+def load_rows(path: str | None, rows: int,
+              seed: int) -> tuple[np.ndarray, list[str], list[str] | None]:
+    """(rows, a label per row for printing, the rows' ID_codes or None if the file has none)."""
     from santander.training.data.io import load_features
     if path is None:
         from santander.training.data.synthetic import generate
         frame = generate(rows, seed=seed)
-        return frame.filter(like="var_").to_numpy(np.float64), frame["ID_code"].tolist()
-    X, ids = load_features(path, rows=rows)
-    return X, list(ids)
+        ids = frame["ID_code"].tolist()
+        return frame.filter(like="var_").to_numpy(np.float64), ids, ids
+    X, codes = load_features(path, rows=rows)
+    if codes is None:
+        return X, [f"row_{i}" for i in range(len(X))], None
+    return X, list(codes), list(codes)
 
 
 def infer_rest(url: str, model: str, version: str | None, X: np.ndarray,
                request_id: str | None = None, timeout: float = 30.0,
-               outputs: tuple[str, ...] = DEFAULT_OUTPUTS) -> dict[str, Any]:
+               outputs: tuple[str, ...] = DEFAULT_OUTPUTS,
+               id_codes: list[str] | None = None) -> dict[str, Any]:
+    """`id_codes`, one per row, go along as a BYTES input: the prediction log keeps them."""
     path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
-    body = {"inputs": [{"name": "features", "shape": list(X.shape), "datatype": "FP64",
-                        "data": X.ravel().tolist()}],
-            "outputs": [{"name": name} for name in outputs]}
+    inputs = [{"name": "features", "shape": list(X.shape), "datatype": "FP64",
+               "data": X.ravel().tolist()}]
+    if id_codes is not None:
+        inputs.append({"name": "ID_code", "shape": [len(id_codes)], "datatype": "BYTES",
+                       "data": list(id_codes)})
+    body = {"inputs": inputs, "outputs": [{"name": name} for name in outputs]}
     if request_id:
         body["id"] = request_id
     request = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode(),
@@ -71,14 +81,20 @@ def infer_rest(url: str, model: str, version: str | None, X: np.ndarray,
 
 def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
                request_id: str | None = None,
-               outputs: tuple[str, ...] = DEFAULT_OUTPUTS) -> dict[str, Any]:
+               outputs: tuple[str, ...] = DEFAULT_OUTPUTS,
+               id_codes: list[str] | None = None) -> dict[str, Any]:
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
     try:
         client = grpcclient.InferenceServerClient(address)
         tensor = grpcclient.InferInput("features", list(X.shape), "FP64")
         tensor.set_data_from_numpy(X.astype(np.float64))
-        result = client.infer(model, [tensor], model_version=version or "",
+        tensors = [tensor]
+        if id_codes is not None:
+            codes = grpcclient.InferInput("ID_code", [len(id_codes)], "BYTES")
+            codes.set_data_from_numpy(np.array(id_codes, dtype=object))
+            tensors.append(codes)
+        result = client.infer(model, tensors, model_version=version or "",
                               request_id=request_id or "",
                               outputs=[grpcclient.InferRequestedOutput(n) for n in outputs])
     except InferenceServerException as exc:
@@ -187,23 +203,25 @@ def main(argv: list[str] | None = None) -> int:
             raise ClientError("--rows must be at least 1")
         if args.compare and args.explain:
             raise ClientError("--explain shows one version's answer; leave out --compare")
-        X, ids = load_rows(args.data, args.rows, args.seed)
+        X, ids, id_codes = load_rows(args.data, args.rows, args.seed)
         if args.compare:
             if args.grpc:
                 versions = loaded_versions_grpc(args.grpc, args.model)
-                ask = lambda v: infer_grpc(args.grpc, args.model, v, X, args.id)  # noqa: E731
+                ask = lambda v: infer_grpc(args.grpc, args.model, v, X, args.id,  # noqa: E731
+                                           id_codes=id_codes)
             else:
                 versions = loaded_versions_rest(args.url, args.model)
-                ask = lambda v: infer_rest(args.url, args.model, v, X, args.id)  # noqa: E731
+                ask = lambda v: infer_rest(args.url, args.model, v, X, args.id,  # noqa: E731
+                                           id_codes=id_codes)
             if not versions:
                 raise ClientError(f"no loaded versions of {args.model}")
             print_comparison({v: ask(v) for v in versions}, ids)
         elif args.grpc:
             print_answer(infer_grpc(args.grpc, args.model, args.version, X, args.id,
-                                    outputs=outputs), ids)
+                                    outputs=outputs, id_codes=id_codes), ids)
         else:
             print_answer(infer_rest(args.url, args.model, args.version, X, args.id,
-                                    outputs=outputs), ids)
+                                    outputs=outputs, id_codes=id_codes), ids)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

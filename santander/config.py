@@ -45,6 +45,17 @@ MAX_REQUEST_BYTES = 32 * 2**20        # REST body (Content-Length) and gRPC mess
 # a first-generation pass every 50,000 allocations instead of 700, and full passes rarer.
 SERVING_GC_THRESHOLDS = (50_000, 20, 100)
 
+# The prediction log (santander/prediction_log.py: where; santander/serving/log_writer.py:
+# how). A share of requests is logged (SANTANDER_LOG_SAMPLE_RATE overrides), every row of each.
+# The writer commits a batch when LOG_BATCH_ROWS are queued or every LOG_FLUSH_SECONDS; past
+# LOG_QUEUE_ROWS queued rows (~16 MB of features) new ones are dropped and counted, and that
+# is also the most a SIGKILL of the server loses.
+LOG_SAMPLE_RATE = 1.0
+LOG_SAMPLE_RATE_ENV = "SANTANDER_LOG_SAMPLE_RATE"
+LOG_BATCH_ROWS = 1_000
+LOG_FLUSH_SECONDS = 0.5
+LOG_QUEUE_ROWS = 20_000
+
 # Serving defaults (ports are not written into settings.json: MLSERVER_* variables set them).
 SERVER_HOST = "127.0.0.1"
 HTTP_PORT = 8080

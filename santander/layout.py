@@ -30,6 +30,11 @@ def models_dir(repository: str | Path, name: str = MODEL_NAME) -> Path:
     return Path(repository) / MODELS_SUBDIR / name
 
 
+def repository_of(version_dir: str | Path) -> Path:
+    """The repository holding a version folder (<repository>/models/<name>/<version>)."""
+    return Path(version_dir).resolve().parents[2]
+
+
 def reports_dir(repository: str | Path) -> Path:
     """Where a repository's version reports go by default: inside it, so two repositories
     never share one (MLServer's scan finds no model settings there)."""

@@ -3,12 +3,15 @@ A live server maps RequestError to HTTP 400 (tests/test_serve.py checks that map
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from mlserver.types import InferenceRequest
 
 from santander.serving.codec import (DEFAULT_OUTPUTS, RequestError, check_request_id,
-                                     decode_features, encode_outputs, requested_outputs)
+                                     decode_features, decode_id_codes, encode_outputs,
+                                     requested_outputs)
 
 
 def request(body: dict) -> InferenceRequest:
@@ -132,3 +135,39 @@ def test_more_rows_than_the_limit_are_refused_before_the_data_is_read():
     assert decode_features(too_many, max_rows=4).shape == (4, 200)
     with pytest.raises(RequestError, match="request has 2 rows; at most 1"):
         decode_features(columns(np.zeros((2, 200)), range(200)), max_rows=1)
+
+
+def with_id_codes(codes_input: dict, X=ROWS) -> InferenceRequest:
+    return request({"inputs": [{"name": "features", "shape": list(X.shape), "datatype": "FP64",
+                                "data": X.ravel().tolist()}, {"name": "ID_code", **codes_input}]})
+
+
+@pytest.mark.parametrize("shape,data", [([3], ["a", "b", "c"]), ([3, 1], [["a"], ["b"], ["c"]])])
+def test_id_codes_ride_beside_the_features_and_are_not_features(shape, data):
+    payload = with_id_codes({"shape": shape, "datatype": "BYTES", "data": data})
+    np.testing.assert_array_equal(decode_features(payload), ROWS.astype(np.float32))
+    assert decode_id_codes(payload, 3) == ["a", "b", "c"]
+    # Beside named columns too, and absent when not sent.
+    named = columns(ROWS, range(200))
+    assert decode_id_codes(named, 3) is None
+    named.inputs.append(payload.inputs[1])
+    np.testing.assert_array_equal(decode_features(named), ROWS.astype(np.float32))
+    assert decode_id_codes(named, 3) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("codes_input,message", [
+    ({"shape": [3], "datatype": "FP32", "data": [1, 2, 3]}, "datatype FP32; expected BYTES"),
+    ({"shape": [2], "datatype": "BYTES", "data": ["a", "b"]}, "shape [2]; expected [3]"),
+    ({"shape": [3], "datatype": "BYTES", "data": ["a", "b"]}, "2 value(s) for 3 rows"),
+    ({"shape": [3], "datatype": "BYTES", "data": ["a", "b", "x" * 65]}, "at most 64"),
+])
+def test_bad_id_codes_are_refused_by_name(codes_input, message):
+    with pytest.raises(RequestError, match=re.escape(message)):
+        decode_id_codes(with_id_codes(codes_input), 3)
+
+
+def test_id_codes_alone_are_not_a_request():
+    payload = request({"inputs": [{"name": "ID_code", "shape": [1], "datatype": "BYTES",
+                                   "data": ["a"]}]})
+    with pytest.raises(RequestError, match="only ID_code; the features are missing"):
+        decode_features(payload)

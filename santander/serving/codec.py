@@ -3,7 +3,9 @@
 Accepted inputs (anything else is a 400 naming the problem):
 * one tensor of shape [n, 200], FP32 or FP64, any name (e.g. `features`);
 * 200 named columns `var_0`..`var_199` (MLServer's pandas codec), each [n] or [n, 1],
-  matched by name in any order.
+  matched by name in any order;
+* with either, optionally, the rows' `ID_code`s: a BYTES input of that name, [n] or [n, 1].
+  They are not features: the prediction log keeps them, so outcomes can be joined by ID_code.
 Outputs: `probability` (FP32) and `label` (INT64, at the tuned threshold) by default; a request
 may instead ask for the stock outputs `predict` (label at 0.5) and `predict_proba` ([n, 2]), and
 for `contributions` (FP64 [n, 201]: each feature's contribution to the log-odds, then the bias;
@@ -18,8 +20,8 @@ import numpy as np
 from mlserver.errors import InferenceError
 from mlserver.types import InferenceRequest, RequestInput, ResponseOutput
 
-from santander.schema import (FEATURE_INDEX, INPUT_DATATYPES, N_FEATURES, OUTPUT_CONTRIBUTIONS,
-                              OUTPUT_LABEL, OUTPUT_PROBABILITY)
+from santander.schema import (FEATURE_INDEX, ID_COLUMN, INPUT_DATATYPES, N_FEATURES,
+                              OUTPUT_CONTRIBUTIONS, OUTPUT_LABEL, OUTPUT_PROBABILITY)
 
 STOCK_PREDICT = "predict"
 STOCK_PREDICT_PROBA = "predict_proba"
@@ -123,9 +125,10 @@ def check_request_id(request: InferenceRequest) -> None:
 def decode_features(request: InferenceRequest, max_rows: int | None = None) -> np.ndarray:
     """The request's rows as a float32 [n, 200] array, validated against the schema and, if
     given, a maximum number of rows."""
-    inputs = list(request.inputs)
+    inputs = [i for i in request.inputs if i.name != ID_COLUMN]
     if not inputs:
-        raise RequestError("request has no inputs")
+        raise RequestError("request has no inputs" if not request.inputs else
+                           f"request has only {ID_COLUMN}; the features are missing")
     if len(inputs) == 1 and inputs[0].name not in FEATURE_INDEX:
         X = _tensor(inputs[0], max_rows)
     else:
@@ -138,6 +141,44 @@ def decode_features(request: InferenceRequest, max_rows: int | None = None) -> n
         raise RequestError(f"row {row}, feature var_{column}: {X[row, column]:g} is outside the "
                            f"FP32 range (±{np.finfo(np.float32).max:.4g})")
     return X32
+
+
+MAX_ID_CODE_LENGTH = 64
+
+
+def decode_id_codes(request: InferenceRequest, n_rows: int) -> list[str] | None:
+    """The rows' ID_codes if the request sent them (a BYTES input named ID_code), else None."""
+    given = [i for i in request.inputs if i.name == ID_COLUMN]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise RequestError(f"duplicate input name(s): {ID_COLUMN}")
+    request_input = given[0]
+    if request_input.datatype != "BYTES":
+        raise RequestError(f"input {ID_COLUMN!r} has datatype {request_input.datatype}; "
+                           "expected BYTES (one string per row)")
+    shape = list(request_input.shape)
+    if shape not in ([n_rows], [n_rows, 1]):
+        raise RequestError(f"input {ID_COLUMN!r} has shape {shape}; expected [{n_rows}] or "
+                           f"[{n_rows}, 1], one per row")
+    data = request_input.data.root if hasattr(request_input.data, "root") else request_input.data
+    values = data if isinstance(data, list) else [data]
+    # [n, 1] may come nested, one list per row.
+    values = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in values]
+    if len(values) != n_rows:
+        raise RequestError(f"input {ID_COLUMN!r} has {len(values)} value(s) for {n_rows} rows")
+    codes = []
+    for value in values:
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RequestError(f"input {ID_COLUMN!r}: a value is not UTF-8") from None
+        if not isinstance(value, str) or len(value) > MAX_ID_CODE_LENGTH:
+            raise RequestError(f"input {ID_COLUMN!r}: each value must be a string of at most "
+                               f"{MAX_ID_CODE_LENGTH} characters")
+        codes.append(value)
+    return codes
 
 
 def requested_outputs(request: InferenceRequest) -> tuple[str, ...]:

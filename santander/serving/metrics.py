@@ -9,8 +9,14 @@ model's settings, and registering one name twice is an error.
 
 from __future__ import annotations
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 BATCH_ROWS = Histogram("santander_batch_rows", "rows scored per model call (adaptive batching)",
                        ["model_name", "model_version"],
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+
+# The prediction log (santander/serving/log_writer.py).
+LOG_WRITTEN_ROWS = Counter("santander_log_written_rows", "scored rows written to the prediction log")
+LOG_DROPPED_ROWS = Counter("santander_log_dropped_rows",
+                           "scored rows the prediction log dropped (queue full, database failed)",
+                           ["reason"])

@@ -9,6 +9,9 @@ the codec, the batcher and the schema are all it needs.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import time
 from pathlib import Path
 
 from mlserver import MLModel
@@ -20,10 +23,14 @@ from santander.errors import ArtifactError
 from santander.serving import gc_tuning, grpc_fixes
 from santander.serving.batching import RowBatcher
 from santander.serving.limits import RequestLimits
+from santander.config import LOG_SAMPLE_RATE, LOG_SAMPLE_RATE_ENV
+from santander.layout import repository_of
+from santander.prediction_log import log_url
 from santander.schema import OUTPUT_CONTRIBUTIONS
 from santander.serving.codec import (RequestError, check_request_id, decode_features,
-                                     encode_outputs, requested_outputs)
+                                     decode_id_codes, encode_outputs, requested_outputs)
 from santander.serving.explain import explainer_for
+from santander.serving.log_writer import Scored, now, writer_for
 from santander.serving.loader import load_served
 from santander.serving.metrics import BATCH_ROWS
 
@@ -39,7 +46,8 @@ class SantanderRuntime(MLModel):
             path = Path(await get_model_uri(self.settings))
             self._model, self._threshold = load_served(path, extra, where)
             self._limits = RequestLimits.from_settings(extra)
-        except (ArtifactError, MLServerError) as exc:
+            self._log, self._sample_rate = _prediction_log(path)
+        except (ArtifactError, MLServerError, ValueError) as exc:
             raise ArtifactError(f"{where} cannot load: {exc}") from exc
         self._card = extra.get("model_card", {})
         self._explain = explainer_for(self._model)
@@ -55,14 +63,21 @@ class SantanderRuntime(MLModel):
         return True
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        started = time.perf_counter()
         # Checked and decoded alone, before batching: a bad request fails with its own 400.
         check_request_id(payload)
         self._limits.check_body(payload)
         outputs = requested_outputs(payload)
         X = decode_features(payload, self._limits.max_rows)
+        id_codes = decode_id_codes(payload, len(X))
         contributions = (await self._contributions(X) if OUTPUT_CONTRIBUTIONS in outputs
                          else None)
         proba = await self._batches.score(X)
+        if self._log is not None and (self._sample_rate >= 1.0
+                                      or random.random() < self._sample_rate):
+            self._log.submit(Scored(
+                now(), payload.id, id_codes, self.name, self.version, X, proba,
+                self._threshold, (time.perf_counter() - started) * 1000))
         return InferenceResponse(
             id=payload.id, model_name=self.name, model_version=self.version,
             outputs=encode_outputs(outputs, proba, self._threshold, contributions))
@@ -84,3 +99,20 @@ class SantanderRuntime(MLModel):
         metadata = await super().metadata()
         metadata.parameters = Parameters(threshold=self._threshold, model_card=self._card)
         return metadata
+
+
+def _prediction_log(artifact_path: Path):
+    """(writer or None, sampling rate) for a version: the log of its repository
+    (santander/prediction_log.py), shared by every version the process serves."""
+    url = log_url(repository_of(artifact_path.parent))
+    given = os.environ.get(LOG_SAMPLE_RATE_ENV, str(LOG_SAMPLE_RATE))
+    try:
+        rate = float(given)
+    except ValueError:
+        rate = float("nan")
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{LOG_SAMPLE_RATE_ENV}={given!r}: the sampling rate is a number "
+                         "from 0 to 1")
+    if url is None or rate == 0.0:
+        return None, 0.0
+    return writer_for(url), rate

@@ -156,8 +156,10 @@ def load_training_data(path: str | Path, min_positives: int = 10) -> Dataset:
     return Dataset(X=X32, y=y, ids=ids, fingerprint=fingerprint(X32, y), source=str(path))
 
 
-def load_features(path: str | Path, rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows (and their ID_code, when present) from a file, for scoring or requests."""
+def load_features(path: str | Path, rows: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Feature rows and their ID_codes (None when the file has none), for scoring or
+    requests."""
     path = Path(path)
     frame = read_frame(path)
     if rows is not None:
@@ -165,8 +167,7 @@ def load_features(path: str | Path, rows: int | None = None) -> tuple[np.ndarray
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     check_feature_columns(columns, path, allowed={ID_COLUMN, TARGET_COLUMN, *FEATURES})
-    ids = (frame[ID_COLUMN].astype(str).to_numpy() if ID_COLUMN in columns
-           else np.array([f"row_{i}" for i in range(len(frame))]))
+    ids = frame[ID_COLUMN].astype(str).to_numpy() if ID_COLUMN in columns else None
     return _numeric(frame, list(FEATURES), path), ids
 
 
