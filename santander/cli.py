@@ -46,7 +46,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     from santander.training.retrain import retrain
-    outcome = retrain(args.data, base=args.base, reselect=args.reselect, append=args.append,
+    data = args.data
+    if args.from_log:
+        from datetime import datetime, timezone
+        from santander.monitoring.outcomes import write_labelled_rows
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        data, rows = write_labelled_rows(_open_log(args.repository), args.name,
+                                         config.FROM_LOG_DIR / f"labelled-{stamp}.parquet")
+        print(f"{rows:,} labelled rows from the prediction log: {data}")
+    outcome = retrain(data, base=args.base, reselect=args.reselect, append=args.append,
                       options=_run_options(args))
     retraining = outcome.report["model_card"]["retraining"]
     base = retraining["base_on_this_holdout"]
@@ -124,6 +132,46 @@ def _report_served(action: str, number: int, served: list[int] | None, url: str)
     return 0
 
 
+def _open_log(repository: str):
+    """The prediction log of `repository` (santander/prediction_log.py), for reading."""
+    from santander.errors import DataError
+    from santander.prediction_log import LOG_URL_ENV, connect, log_url
+    url = log_url(repository)
+    if url is None:
+        raise DataError(f"the prediction log is off ({LOG_URL_ENV}=off)")
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise DataError(f"no prediction log at {url.removeprefix('sqlite:///')}: nothing has "
+                        f"been served from {repository} yet (or set {LOG_URL_ENV})")
+    return connect(url)
+
+
+def cmd_outcomes(args: argparse.Namespace) -> int:
+    from santander.monitoring.outcomes import read_labels, record_outcomes
+    labels = read_labels(args.data)
+    recorded = record_outcomes(_open_log(args.repository), labels, args.data)
+    print(f"recorded {recorded.labels:,} outcome(s) from {args.data}: {recorded.matched:,} "
+          f"label logged rows" + (f", {recorded.unmatched:,} match none yet (not logged, "
+                                  "sampled out, or still queued)" if recorded.unmatched else ""))
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from santander.monitoring.live import live_metrics
+    results = live_metrics(_open_log(args.repository), args.name, args.version)
+    if not results:
+        print("no labelled predictions" + (f" for version {args.version}" if args.version
+                                           else "") +
+              " yet: record outcomes with `python -m santander outcomes --data labels.csv`")
+        return 0
+    print(f"{'version':>7} {'rows':>8} {'positives':>9} {'precision':>9} {'recall':>7} "
+          f"{'F1':>7} {'ROC AUC':>7}  logged")
+    for r in results:
+        print(f"{r['version']:>7} {r['rows']:>8,} {r['positives']:>9,} {r['precision']:>9.4f} "
+              f"{r['recall']:>7.4f} {r['f1']:>7.4f} {_num(r['roc_auc']):>7}  "
+              f"{r['first']:%Y-%m-%d %H:%M} .. {r['last']:%Y-%m-%d %H:%M}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from santander.ops.launcher import mlserver_command, server_environment
     command = mlserver_command(args.repository)
@@ -191,7 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     retrain = commands.add_parser("retrain", help="train the next version on new data")
-    retrain.add_argument("--data", required=True, help="the new data (.csv or .parquet)")
+    source = retrain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="the new data (.csv or .parquet)")
+    source.add_argument("--from-log", action="store_true",
+                        help="the logged rows whose outcome is known (santander outcomes), "
+                             f"written to {config.FROM_LOG_DIR}/ first")
     retrain.add_argument("--base", default=None, help="version to start from (default: newest)")
     retrain.add_argument("--reselect", action="store_true",
                          help="rerun the whole selection instead of refitting the base's winner")
@@ -215,6 +267,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", default=config.MODEL_NAME)
         sub.add_argument("--url", default=server_url, help="the running server's REST URL")
         sub.set_defaults(func=func)
+
+    outcomes = commands.add_parser("outcomes", help="record ground truth for logged "
+                                   "predictions (by ID_code, or request_id and row_index)")
+    outcomes.add_argument("--data", required=True, help="labels (.csv or .parquet) with target")
+    outcomes.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    outcomes.set_defaults(func=cmd_outcomes)
+
+    live = commands.add_parser("live", help="precision, recall, F1 and ROC AUC per version on "
+                               "the logged rows with a known outcome")
+    live.add_argument("--version", default=None)
+    live.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    live.add_argument("--name", default=config.MODEL_NAME)
+    live.set_defaults(func=cmd_live)
 
     serve = commands.add_parser("serve", help="start MLServer on the model repository")
     serve.add_argument("--repository", default=str(config.DEPLOY_DIR))
@@ -256,3 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # The prediction log's database (unreachable, refused a query): still one line.
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        print(f"error: prediction log database: {str(exc).strip().splitlines()[0]}",
+              file=sys.stderr)
+        return 2

@@ -6,6 +6,7 @@ from pathlib import Path
 DEPLOY_DIR = Path("deploy")              # `mlserver start deploy`: settings.json + model versions
 MODELS_SUBDIR = "models"                 # versions: deploy/models/<name>/<version>/
 DEFAULT_DATA = Path("data/train.parquet")
+FROM_LOG_DIR = Path("data/from-log")     # `retrain --from-log` writes the labelled rows here
 REPORTS_SUBDIR = "reports"               # reports: deploy/reports/<name>/<version>/ (per repository)
 TRACKING_DIR = Path("mlruns")            # the embedded MLflow store (MLFLOW_TRACKING_URI overrides)
 EXPERIMENT_NAME = "santander"

@@ -53,6 +53,21 @@ predictions = Table(
     Index("ix_predictions_id_code", "id_code"),
 )
 
+# Ground truth, as `santander outcomes` records it: one label per logged row, keyed by the
+# request (id and row) or by the row's ID_code. Joined to predictions when read, so labels
+# may arrive before or after the rows they label, and a later label for a key replaces it.
+outcomes = Table(
+    "outcomes", metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(256)),
+    Column("row_index", Integer),
+    Column("id_code", String(64)),
+    Column("target", SmallInteger, nullable=False),
+    Index("ix_outcomes_request", "request_id", "row_index"),
+    Index("ix_outcomes_id_code", "id_code"),
+)
+
 
 def log_url(repository: str | Path) -> str | None:
     """The log's SQLAlchemy URL for a model repository: SANTANDER_LOG_URL if set (None when

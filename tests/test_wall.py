@@ -64,3 +64,15 @@ def test_every_family_is_served_without_any_training_module(family, wide_data, t
     assert [m for m in modules if m.startswith("santander.ops")] == []
     if spec.artifact_format == "additive":
         assert [m for m in modules if m.split(".")[0] in ("sklearn", "scipy", "joblib")] == []
+
+
+def test_the_monitoring_side_reads_the_log_without_the_serving_or_training_side():
+    probe = ("import json, sys\n"
+             "import santander.monitoring.outcomes, santander.monitoring.live\n"
+             "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "santander.prediction_log" in modules
+    assert [m for m in modules if m.startswith(("santander.training", "santander.serving",
+                                                "santander.ops"))] == []

@@ -12,9 +12,8 @@ import pandas as pd
 
 from santander.schema import FEATURES, ID_COLUMN, TARGET_COLUMN
 from santander.errors import DataError
-from santander.atomic import staged_file
-
-SUFFIXES = (".csv", ".parquet")
+# Reading and writing files is shared with the monitoring side: it lives at the top.
+from santander.frames import SUFFIXES, _suffix, read_frame, write_frame  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -42,34 +41,6 @@ class Dataset:
     def provenance(self, quick: bool) -> list[dict]:
         return self.parts or [{"path": str(Path(self.source).resolve()), "quick": quick,
                                "rows": int(len(self.y)), "fingerprint": self.fingerprint}]
-
-
-def _suffix(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet")
-    return suffix
-
-
-def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV or parquet file into a frame; any read failure is one DataError line."""
-    path = Path(path)
-    suffix = _suffix(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
-    try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path, dtype={ID_COLUMN: str}, usecols=columns, low_memory=False)
-        else:
-            frame = pd.read_parquet(path, columns=columns)
-    except (ValueError, OSError, pd.errors.ParserError, ImportError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read: {first_line}") from exc
-    if frame.empty:
-        raise DataError(f"{path}: file has no data rows")
-    return frame
 
 
 def _numeric(frame: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
@@ -169,15 +140,3 @@ def load_features(path: str | Path, rows: int | None = None
     check_feature_columns(columns, path, allowed={ID_COLUMN, TARGET_COLUMN, *FEATURES})
     ids = frame[ID_COLUMN].astype(str).to_numpy() if ID_COLUMN in columns else None
     return _numeric(frame, list(FEATURES), path), ids
-
-
-def write_frame(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write CSV or parquet atomically: into a temporary file beside `out`, then rename."""
-    out = Path(out)
-    suffix = _suffix(out)
-    with staged_file(out) as staging:
-        if suffix == ".csv":
-            frame.to_csv(staging, index=False, float_format="%.4f")
-        else:
-            frame.to_parquet(staging, index=False)
-    return out

@@ -1,0 +1,1 @@
+"""The loop's readers: outcomes joined to the prediction log, live metrics, drift."""
