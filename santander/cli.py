@@ -172,6 +172,58 @@ def cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError("must be a share from 0 to below 1")
+    return value
+
+
+def _since(text: str):
+    """A start time: ISO 8601 (UTC unless it says), or an age such as 90m, 12h, 7d."""
+    from datetime import datetime, timedelta, timezone
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an ISO time (2026-11-23T18:00) or an age "
+                                         "(90m, 12h, 7d)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from santander.errors import DataError
+    from santander.layout import get_version
+    from santander.monitoring.drift import monitor
+    from santander.prediction_log import logged_versions, read_predictions
+    from santander.reference import read_reference
+    engine = _open_log(args.repository)
+    version = args.version
+    if version is None:
+        logged = logged_versions(engine, args.name)
+        if not logged:
+            raise DataError(f"nothing of {args.name} has been logged yet")
+        version = logged[-1]
+    folder = get_version(args.repository, version, args.name)
+    current = read_predictions(engine, args.name, str(folder.number), args.since)
+    reports_root = Path(args.reports) if args.reports else _reports_root(args.repository)
+    from santander.layout import read_model_settings
+    served_threshold = float(read_model_settings(folder.folder)["parameters"]["extra"]
+                             ["threshold"])
+    result = monitor(current, read_reference(folder.folder), str(folder.number),
+                     args.threshold, served_threshold,
+                     reports_root / args.name / str(folder.number), since=args.since)
+    print(result.verdict())
+    return 1 if result.drifted else 0
+
+
+def _reports_root(repository: str) -> Path:
+    from santander.layout import reports_dir
+    return reports_dir(repository)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from santander.ops.launcher import mlserver_command, server_environment
     command = mlserver_command(args.repository)
@@ -280,6 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--repository", default=str(config.DEPLOY_DIR))
     live.add_argument("--name", default=config.MODEL_NAME)
     live.set_defaults(func=cmd_live)
+
+    watch = commands.add_parser("monitor", help="drift of the logged traffic from a version's "
+                                "training rows (Evidently); exits 1 on drift")
+    watch.add_argument("--version", default=None,
+                       help="default: the newest version with logged rows")
+    watch.add_argument("--since", type=_since, default=None,
+                       help="only rows logged since: an ISO time (UTC) or an age (12h, 7d)")
+    watch.add_argument("--threshold", type=_share, default=config.DRIFT_SHARE,
+                       help="drift when more than this share of the 201 columns drifted "
+                            f"(default {config.DRIFT_SHARE})")
+    watch.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    watch.add_argument("--name", default=config.MODEL_NAME)
+    watch.add_argument("--reports", default=None,
+                       help="where reports go (default: the repository's reports/ folder)")
+    watch.set_defaults(func=cmd_monitor)
 
     serve = commands.add_parser("serve", help="start MLServer on the model repository")
     serve.add_argument("--repository", default=str(config.DEPLOY_DIR))

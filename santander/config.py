@@ -57,6 +57,14 @@ LOG_BATCH_ROWS = 1_000
 LOG_FLUSH_SECONDS = 0.5
 LOG_QUEUE_ROWS = 20_000
 
+# Drift monitoring (santander/monitoring/drift.py). Each version keeps REFERENCE_ROWS of its
+# training rows; a feature has drifted when Evidently's test for it says so, and the traffic
+# has drifted when more than DRIFT_SHARE of the columns (200 features and the score) have.
+# Fewer than MIN_MONITORED_ROWS logged rows are too few to tell.
+REFERENCE_ROWS = 5_000
+DRIFT_SHARE = 0.5
+MIN_MONITORED_ROWS = 100
+
 # Serving defaults (ports are not written into settings.json: MLSERVER_* variables set them).
 SERVER_HOST = "127.0.0.1"
 HTTP_PORT = 8080

@@ -13,12 +13,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from santander import artifact
 from santander.atomic import publish, staged_folder
 from santander.config import (MAX_BATCH_SIZE, MAX_BATCH_TIME, MAX_REQUEST_BYTES,
                               MAX_REQUEST_ROWS, MODEL_NAME, RUNTIME_IMPLEMENTATION,
                               SERVER_SETTINGS)
 from santander.layout import SETTINGS_FILE, models_dir
+from santander.reference import write_reference
 from santander.schema import (INPUT_NAME, N_FEATURES, OUTPUT_LABEL, OUTPUT_PROBABILITY)
 from santander.errors import ExportError
 
@@ -64,13 +67,17 @@ def withdraw_version(version_dir: Path) -> None:
 
 
 def export_version(estimator: Any, artifact_format: str, threshold: float,
-                   card: dict[str, Any], repository: str | Path, name: str = MODEL_NAME) -> Path:
-    """Write the next version of `name` and return its folder."""
+                   card: dict[str, Any], repository: str | Path, name: str = MODEL_NAME,
+                   reference: pd.DataFrame | None = None) -> Path:
+    """Write the next version of `name` and return its folder. `reference`: its reference
+    sample for drift monitoring (santander/reference.py), written beside the artifact."""
     ensure_server_settings(repository)
     parent = models_dir(repository, name)
     try:
         with staged_folder(parent, prefix=".staging-") as staging:
             path = artifact.save(estimator, artifact_format, staging)
+            if reference is not None:
+                write_reference(reference, staging)
             while True:
                 taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
                 version = str(max(taken, default=0) + 1)

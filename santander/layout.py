@@ -6,7 +6,9 @@ MLServer finds every `model-settings.json` below the folder it is started on:
     <repository>/models/<name>/<version>/model-settings.json  name, version, runtime, batching, card
     <repository>/models/<name>/<version>/model.ubj            the artifact (native format)
     <repository>/models/<name>/<version>/model.ubj.sha256     its checksum
+    <repository>/models/<name>/<version>/reference.parquet    training rows sampled, for drift
     <repository>/models/<name>/<version>/RETIRED              present when the version is retired
+    <repository>/predictions.sqlite                          the prediction log (by default)
 
 Versions are whole numbers, so MLServer's "newest" (numeric comparison) is the newest.
 A retired version keeps its files; the repository the server reads leaves it out.
@@ -24,6 +26,9 @@ from santander.errors import ArtifactError, VersionError
 
 SETTINGS_FILE = "model-settings.json"
 RETIRED_MARKER = "RETIRED"
+# A sample of the version's training rows and its scores on them, what drift is measured
+# against (santander/reference.py).
+REFERENCE_FILE = "reference.parquet"
 
 
 def models_dir(repository: str | Path, name: str = MODEL_NAME) -> Path:

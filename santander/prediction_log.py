@@ -126,3 +126,12 @@ def read_predictions(engine: Engine, model_name: str | None = None, version: str
     features = pd.DataFrame(features_array([row["features"] for row in rows]),
                             columns=list(FEATURES))
     return pd.concat([frame, features], axis=1)
+
+
+def logged_versions(engine: Engine, model_name: str) -> list[str]:
+    """The versions of `model_name` with logged rows, oldest first."""
+    query = (select(predictions.c.model_version).distinct()
+             .where(predictions.c.model_name == model_name))
+    with engine.connect() as connection:
+        versions = [row[0] for row in connection.execute(query)]
+    return sorted(versions, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))

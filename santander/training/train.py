@@ -26,6 +26,7 @@ from santander.training.data.io import Dataset, fingerprint, load_training_data
 from santander.training.evaluation import holdout_metrics, write_report
 from santander.errors import ExportError
 from santander.export import export_version, withdraw_version
+from santander.reference import reference_sample
 from santander.training.selection import CandidateResult, SelectionResult, nested_order, select
 
 PACKAGES = ("numpy", "pandas", "scikit-learn", "xgboost", "lightgbm", "mlserver")
@@ -195,10 +196,13 @@ class Pipeline:
             refit, split, options = self.refit(), self.split(), self.options
             card = {**model_card(self.dataset, self.selection_, refit, options.quick),
                     **(self.card_extra(split) if self.card_extra else {})}
-            version_dir = export_version(refit.model.estimator_,
+            served = refit.model.estimator_
+            reference = reference_sample(split.X_train,
+                                         lambda rows: served.predict_proba(rows)[:, 1])
+            version_dir = export_version(served,
                                          get_family(refit.candidate.family).artifact_format,
                                          refit.candidate.threshold, card, options.repository,
-                                         options.name)
+                                         options.name, reference=reference)
             version = version_dir.name
             report = build_report({**card, "version": version, "version_dir": str(version_dir)},
                                   self.selection_, refit, self.timings)
