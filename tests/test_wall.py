@@ -69,6 +69,7 @@ def test_every_family_is_served_without_any_training_module(family, wide_data, t
 def test_the_monitoring_side_reads_the_log_without_the_serving_or_training_side():
     probe = ("import json, sys\n"
              "import santander.monitoring.outcomes, santander.monitoring.live\n"
+             "import santander.monitoring.drift\n"
              "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
