@@ -106,10 +106,11 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-# 2 kB: the model artifact cannot be written; 20 kB: the artifact can, a report plot cannot.
-@pytest.mark.parametrize("max_file_bytes,stage", [(2_000, "export"), (20_000, "report")])
+# 2 kB: the model artifact cannot be written; 20 kB: the artifact can, the version's reference
+# sample (~2 MB) cannot.
+@pytest.mark.parametrize("max_file_bytes", [2_000, 20_000])
 def test_a_failed_write_during_export_is_one_line_and_nothing_becomes_visible(
-        max_file_bytes, stage, small_parquet, tmp_path):
+        max_file_bytes, small_parquet, tmp_path):
     repository = tmp_path / "deploy"
     done = subprocess.run(
         [sys.executable, "-c", _FULL_DISK, str(max_file_bytes), "train", "--data", str(small_parquet),
@@ -120,7 +121,28 @@ def test_a_failed_write_during_export_is_one_line_and_nothing_becomes_visible(
     last = done.stderr.strip().splitlines()
     assert len(last) == 1 and "File too large" in last[0] and "Traceback" not in done.stderr, \
         done.stderr[-2000:]
-    assert stage in last[0]
+    assert "export" in last[0]
+    assert existing_versions(repository) == []
+    leftovers = [p for p in models_dir(repository).iterdir()] if models_dir(repository).exists() \
+        else []
+    assert leftovers == []
+
+
+def test_a_report_that_cannot_be_written_withdraws_its_version(small_parquet, tmp_path):
+    """The version is published before its report; a failed report takes it back."""
+    repository = tmp_path / "deploy"
+    blocked = tmp_path / "reports"
+    blocked.write_text("a file where the reports folder should be")
+    done = subprocess.run(
+        [sys.executable, "-m", "santander", "train", "--data", str(small_parquet), "--quick",
+         "--repository", str(repository), "--reports", str(blocked), "--no-progress",
+         "--jobs", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "SANTANDER_TRACKING": "off"})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()
+    assert len(last) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "report of version 1 could not be written" in last[0] and "withdrawn" in last[0]
     assert existing_versions(repository) == []
     leftovers = [p for p in models_dir(repository).iterdir()] if models_dir(repository).exists() \
         else []

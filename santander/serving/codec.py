@@ -103,23 +103,23 @@ def _columns(inputs: list[RequestInput], max_rows: int | None) -> np.ndarray:
 
 
 MAX_ID_LENGTH = 256
-_HEADER_UNSAFE = frozenset(map(chr, [*range(0x20), 0x7f])) - {"\t"}
 
 
 def check_request_id(request: InferenceRequest) -> None:
-    """MLServer echoes the request id back in HTTP response headers (CloudEvents `Ce-Id`): an
-    id a header cannot carry would drop the connection or fail after the model ran."""
+    """MLServer echoes the request id back: in HTTP response headers (CloudEvents `Ce-Id`) and
+    in gRPC response metadata, which carries printable ASCII only. An id they cannot carry
+    would drop the connection or fail (INTERNAL "Invalid metadata") after the model ran."""
     request_id = request.id
     if request_id is None:
         return
     if len(request_id) > MAX_ID_LENGTH:
         raise RequestError(f"request id is {len(request_id)} characters long; at most "
                            f"{MAX_ID_LENGTH} are accepted")
-    unsafe = sorted({c for c in request_id if c in _HEADER_UNSAFE or ord(c) > 0xff})
+    unsafe = sorted({c for c in request_id if not " " <= c <= "~"})
     if unsafe:
         shown = ", ".join(f"U+{ord(c):04X}" for c in unsafe[:5])
-        raise RequestError(f"request id contains characters an HTTP header cannot carry "
-                           f"({shown}): use printable Latin-1 characters")
+        raise RequestError(f"request id contains characters response headers cannot carry "
+                           f"({shown}): use printable ASCII characters")
 
 
 def decode_features(request: InferenceRequest, max_rows: int | None = None) -> np.ndarray:
