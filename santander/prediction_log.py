@@ -92,7 +92,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def connect(url: str) -> Engine:
     """An engine for the log at `url`, its tables created if absent."""
-    engine = create_engine(url, pool_pre_ping=True)
+    # A database that does not answer at all costs the writer 5 s per try, not forever.
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
