@@ -41,14 +41,16 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
     assert "<!-- serving:start -->" in text and "Smoke run" in text
     for label in ("stock MLServer defaults", "plain FastAPI", "this project's deployment",
                   "in-process `inplace_predict`", "gRPC", "bare transports",
-                  "64 rows per request", "serving the winner", "in-process winner"):
+                  "64 rows per request", "serving the winner", "in-process winner",
+                  "prediction log off", "in-process `contributions`"):
         assert label in text
     rows = [line for line in text.splitlines()
             if line.startswith("| ") and ("| REST |" in line or "| gRPC |" in line)]
-    assert len(rows) == 18
+    assert len(rows) == 19
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     verdicts = [verdict for _, _, verdict in target_rows(text)]
-    assert len(verdicts) == 11 and set(verdicts) <= {"met", "**missed**"}   # 5, and 6 for the winner
+    # 7 for the XGBoost deployment (with the log's cost and contributions), 7 for the winner.
+    assert len(verdicts) == 14 and set(verdicts) <= {"met", "**missed**"}
 
 
 def test_selection_benchmark_smoke_and_sections_are_kept(tmp_path):
