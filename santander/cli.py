@@ -50,8 +50,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if args.from_log:
         from datetime import datetime, timezone
         from santander.monitoring.outcomes import write_labelled_rows
+        from santander.prediction_log import open_log
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        data, rows = write_labelled_rows(_open_log(args.repository), args.name,
+        data, rows = write_labelled_rows(open_log(args.repository), args.name,
                                          config.FROM_LOG_DIR / f"labelled-{stamp}.parquet")
         print(f"{rows:,} labelled rows from the prediction log: {data}")
     outcome = retrain(data, base=args.base, reselect=args.reselect, append=args.append,
@@ -132,23 +133,11 @@ def _report_served(action: str, number: int, served: list[int] | None, url: str)
     return 0
 
 
-def _open_log(repository: str):
-    """The prediction log of `repository` (santander/prediction_log.py), for reading."""
-    from santander.errors import DataError
-    from santander.prediction_log import LOG_URL_ENV, connect, log_url
-    url = log_url(repository)
-    if url is None:
-        raise DataError(f"the prediction log is off ({LOG_URL_ENV}=off)")
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise DataError(f"no prediction log at {url.removeprefix('sqlite:///')}: nothing has "
-                        f"been served from {repository} yet (or set {LOG_URL_ENV})")
-    return connect(url)
-
-
 def cmd_outcomes(args: argparse.Namespace) -> int:
     from santander.monitoring.outcomes import read_labels, record_outcomes
+    from santander.prediction_log import open_log
     labels = read_labels(args.data)
-    recorded = record_outcomes(_open_log(args.repository), labels, args.data)
+    recorded = record_outcomes(open_log(args.repository), labels, args.data)
     print(f"recorded {recorded.labels:,} outcome(s) from {args.data}: {recorded.matched:,} "
           f"label logged rows" + (f", {recorded.unmatched:,} match none yet (not logged, "
                                   "sampled out, or still queued)" if recorded.unmatched else ""))
@@ -157,7 +146,8 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
 
 def cmd_live(args: argparse.Namespace) -> int:
     from santander.monitoring.live import live_metrics
-    results = live_metrics(_open_log(args.repository), args.name, args.version)
+    from santander.prediction_log import open_log
+    results = live_metrics(open_log(args.repository), args.name, args.version)
     if not results:
         print("no labelled predictions" + (f" for version {args.version}" if args.version
                                            else "") +
@@ -194,34 +184,14 @@ def _since(text: str):
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from santander.errors import DataError
-    from santander.layout import get_version
-    from santander.monitoring.drift import monitor
-    from santander.prediction_log import logged_versions, read_predictions
-    from santander.reference import read_reference
-    engine = _open_log(args.repository)
-    version = args.version
-    if version is None:
-        logged = logged_versions(engine, args.name)
-        if not logged:
-            raise DataError(f"nothing of {args.name} has been logged yet")
-        version = logged[-1]
-    folder = get_version(args.repository, version, args.name)
-    current = read_predictions(engine, args.name, str(folder.number), args.since)
-    reports_root = Path(args.reports) if args.reports else _reports_root(args.repository)
-    from santander.layout import read_model_settings
-    served_threshold = float(read_model_settings(folder.folder)["parameters"]["extra"]
-                             ["threshold"])
-    result = monitor(current, read_reference(folder.folder), str(folder.number),
-                     args.threshold, served_threshold,
-                     reports_root / args.name / str(folder.number), since=args.since)
+    from santander.layout import reports_dir
+    from santander.monitoring.drift import monitor_version
+    from santander.prediction_log import open_log
+    result = monitor_version(open_log(args.repository), args.repository, args.name,
+                             args.version, args.since, args.threshold,
+                             args.reports or reports_dir(args.repository))
     print(result.verdict())
     return 1 if result.drifted else 0
-
-
-def _reports_root(repository: str) -> Path:
-    from santander.layout import reports_dir
-    return reports_dir(repository)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -78,6 +78,19 @@ def log_url(repository: str | Path) -> str | None:
     return f"sqlite:///{(Path(repository) / LOG_FILE).resolve()}"
 
 
+def open_log(repository: str | Path) -> Engine:
+    """The prediction log of `repository`, for reading: an error naming the problem when the
+    log is off or nothing has been served from the repository yet."""
+    from santander.errors import DataError
+    url = log_url(repository)
+    if url is None:
+        raise DataError(f"the prediction log is off ({LOG_URL_ENV}=off)")
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise DataError(f"no prediction log at {url.removeprefix('sqlite:///')}: nothing has "
+                        f"been served from {repository} yet (or set {LOG_URL_ENV})")
+    return connect(url)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL: readers (monitor, app) never block the server's writer, nor it them. A writer
     # waits up to 5 s for another's lock instead of failing at once. synchronous=NORMAL, as
@@ -139,4 +152,9 @@ def logged_versions(engine: Engine, model_name: str) -> list[str]:
              .where(predictions.c.model_name == model_name))
     with engine.connect() as connection:
         versions = [row[0] for row in connection.execute(query)]
-    return sorted(versions, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+    return sorted(versions, key=version_order)
+
+
+def version_order(version: str) -> tuple:
+    """MLServer's order of versions: numbers as numbers ("10" after "9"), then any text."""
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)

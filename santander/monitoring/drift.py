@@ -160,3 +160,25 @@ def write_gauges(path: Path, summary: dict) -> Path:
         Gauge(name, text, list(labels), registry=registry).labels(**labels).set(value)
     write_to_textfile(str(path), registry)     # itself writes aside, then renames
     return path
+
+
+def monitor_version(engine, repository: str | Path, name: str, version: str | None,
+                    since: datetime | None, threshold: float,
+                    reports_root: str | Path) -> DriftResult:
+    """`santander monitor`: `version` (default: the newest with logged rows) against its own
+    reference sample, the report under `reports_root/<name>/<version>/`."""
+    from santander.layout import get_version, read_model_settings
+    from santander.prediction_log import logged_versions, read_predictions
+    from santander.reference import read_reference
+    if version is None:
+        logged = logged_versions(engine, name)
+        if not logged:
+            raise DataError(f"nothing of {name} has been logged yet")
+        version = logged[-1]
+    folder = get_version(repository, version, name)
+    served_threshold = float(read_model_settings(folder.folder)["parameters"]["extra"]
+                             ["threshold"])
+    return monitor(read_predictions(engine, name, str(folder.number), since),
+                   read_reference(folder.folder), str(folder.number), threshold,
+                   served_threshold, Path(reports_root) / name / str(folder.number),
+                   since=since)

@@ -7,6 +7,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from sqlalchemy.engine import Engine
 
 from santander.monitoring.outcomes import labelled_predictions
+from santander.prediction_log import version_order
 
 
 def live_metrics(engine: Engine, model_name: str, version: str | None = None) -> list[dict]:
@@ -25,5 +26,4 @@ def live_metrics(engine: Engine, model_name: str, version: str | None = None) ->
             "f1": float(f1_score(y, label, zero_division=0)),
             "roc_auc": float(roc_auc_score(y, score)) if both else None,
             "first": rows["logged_at"].min(), "last": rows["logged_at"].max()})
-    return sorted(results, key=lambda r: (0, int(r["version"])) if r["version"].isdigit()
-                  else (1, r["version"]))
+    return sorted(results, key=lambda r: version_order(r["version"]))
