@@ -179,13 +179,40 @@ def test_a_slow_database_never_blocks_the_caller_and_the_queue_is_bounded(tmp_pa
     blocker.execute("ROLLBACK")
     blocker.close()
     assert writer.flush()
+    writer.close()
+    assert count_rows(url) == 1 + 50
+
+
+def count_rows(url: str) -> int:
     engine = connect(url)
     with engine.connect() as connection:
         count = connection.execute(sqlalchemy.select(sqlalchemy.func.count())
                                    .select_from(predictions)).scalar()
     engine.dispose()
+    return count
+
+
+def test_a_log_process_that_dies_costs_its_batch_and_the_next_starts_another(tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    writer = LogWriter(url, batch_rows=1000, flush_seconds=0.05)
+    writer.submit(scored(2, "before"))
+    assert writer.flush()
+    first = writer._child
+    # The URL travels on the child's stdin, not its command line, where `ps` shows it.
+    assert url not in " ".join(first.args)
+    first.kill()
+    first.wait()
+    before = dropped("database")
+    writer.submit(scored(3, "lost"))
+    assert writer.flush()
+    assert dropped("database") - before == 3
+    writer.submit(scored(4, "after"))
+    assert writer.flush()
+    assert writer._child is not None and writer._child.pid != first.pid
+    child = writer._child
     writer.close()
-    assert count == 1 + 50
+    assert child.poll() == 0                   # its input closed, it ended on its own
+    assert count_rows(url) == 2 + 4
 
 
 def _post_rows(url: str, X: np.ndarray, request_id: str) -> int:

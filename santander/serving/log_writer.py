@@ -1,15 +1,20 @@
 """The prediction log's writer: every scored row, written off the event loop in batches.
 
 The runtime hands over one `Scored` per answered request (`submit`: a lock, an append and a
-count, nothing more on the request path). A thread of its own turns them into rows and
-inserts them in one transaction per batch, so a row is in the log whole or not at all. A slow
+count, nothing more on the request path). A thread of its own gathers them into batches and
+hands each, a column at a time, to a child process that inserts it in one transaction
+(santander/serving/log_process.py says why a process), so a row is in the log whole or not
+at all. A slow
 or unreachable database costs records, never answers: the queue is bounded in rows, what does
 not fit is dropped, and so is a batch the database refuses. Dropped rows are counted
 (`santander_log_dropped_rows_total{reason}` on the metrics port) and reported in one warning
 line a minute at most.
 
-What a SIGKILL loses: the rows queued and not yet committed, at most `max_queued_rows`
-(rows stay counted as queued until their batch commits). A normal stop (SIGTERM) flushes.
+What a SIGKILL of the server loses: the rows queued and not yet committed, at most
+`max_queued_rows` (rows stay counted as queued until their batch commits); the child still
+commits the batch it holds, then sees its input end and exits. A normal stop (SIGTERM)
+flushes. A child that dies costs the batch it held (counted), and the next batch starts
+another.
 
 One writer per log URL per process, shared by every version the process serves
 (`writer_for`): one connection pool, and SQLite sees one writer.
@@ -19,16 +24,22 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
+import santander
 from santander.config import LOG_BATCH_ROWS, LOG_FLUSH_SECONDS, LOG_QUEUE_ROWS
-from santander.prediction_log import connect, features_blob, predictions
+from santander.serving.log_process import batch_columns, read_frame, send_frame
 from santander.serving.metrics import LOG_DROPPED_ROWS, LOG_WRITTEN_ROWS
 
 logger = logging.getLogger("santander.prediction_log")
@@ -48,17 +59,6 @@ class Scored:
     threshold: float
     latency_ms: float
 
-    def rows(self) -> list[dict]:
-        labels = (self.probability >= self.threshold).tolist()
-        ids = self.id_codes or [None] * len(self.probability)
-        common = {"logged_at": self.logged_at, "request_id": self.request_id,
-                  "model_name": self.model_name, "model_version": self.model_version,
-                  "threshold": self.threshold, "latency_ms": self.latency_ms}
-        return [{**common, "row_index": i, "id_code": ids[i],
-                 "features": features_blob(self.features[i]),
-                 "probability": float(p), "label": int(labels[i])}
-                for i, p in enumerate(self.probability.tolist())]
-
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
@@ -76,7 +76,7 @@ class LogWriter:
         self._condition = threading.Condition()
         self._closing = False
         self._flush_now = False
-        self._engine = None
+        self._child: subprocess.Popen | None = None
         self._dropped_since_warning: dict[str, int] = {}
         self._last_warning = 0.0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -114,8 +114,7 @@ class LogWriter:
             self._closing = True
             self._condition.notify_all()
         self._thread.join(timeout)
-        if self._engine is not None:
-            self._engine.dispose()
+        self._stop_child(timeout)
 
     def _run(self) -> None:
         while True:
@@ -136,18 +135,54 @@ class LogWriter:
                     self._condition.notify_all()
 
     def _write(self, batch: list[Scored], rows: int) -> None:
+        payload = pickle.dumps(batch_columns(batch), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            if self._engine is None:
-                self._engine = connect(self.url)
-            records = [row for scored in batch for row in scored.rows()]
-            with self._engine.begin() as connection:
-                connection.execute(predictions.insert(), records)
+            child = self._child_process()
+            send_frame(child.stdin, payload)
+            answer = read_frame(child.stdout)
+        except OSError as exc:
+            answer, gone = None, f"{type(exc).__name__}: {exc}"
+        else:
+            gone = "it exited"
+        if answer == b"":
             LOG_WRITTEN_ROWS.inc(rows)
-        except Exception as exc:  # noqa: BLE001 - any database failure costs records, not answers
-            with self._condition:
-                self._drop(rows, "database", exc)
+            return
+        if answer is None:              # the child is gone: the next batch starts another
+            code = self._stop_child(1.0)
+            failure = f"the log process stopped ({gone}, exit code {code})"
+        else:
+            failure = answer.decode(errors="replace")
+        with self._condition:
+            self._drop(rows, "database", failure)
 
-    def _drop(self, rows: int, reason: str, exc: Exception | None = None) -> None:
+    def _child_process(self) -> subprocess.Popen:
+        if self._child is None:
+            # The child imports this package from where the server did.
+            package_root = str(Path(santander.__file__).resolve().parents[1])
+            path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "santander.serving.log_process"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": path})
+            send_frame(self._child.stdin, self.url.encode())
+        return self._child
+
+    def _stop_child(self, timeout: float) -> int | None:
+        """End the child (its input closed: it finishes its batch and exits); its exit code."""
+        child, self._child = self._child, None
+        if child is None:
+            return None
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
+        try:
+            return child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.wait()
+
+    def _drop(self, rows: int, reason: str, cause: str = "") -> None:
         """Count dropped rows; warn in one line, at most once a minute. Caller holds the lock."""
         LOG_DROPPED_ROWS.labels(reason).inc(rows)
         self._dropped_since_warning[reason] = self._dropped_since_warning.get(reason, 0) + rows
@@ -157,8 +192,8 @@ class LogWriter:
         counts = ", ".join(f"{n:,} ({why.replace('_', ' ')})"
                            for why, n in self._dropped_since_warning.items())
         self._dropped_since_warning = {}
-        cause = f": {type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if exc else ""
-        logger.warning("prediction log %s dropped rows: %s%s", _safe(self.url), counts, cause)
+        logger.warning("prediction log %s dropped rows: %s%s", _safe(self.url), counts,
+                       f": {cause}" if cause else "")
 
 
 def _safe(url: str) -> str:
