@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= data/train.parquet
 ROWS ?= 200000
 
-.PHONY: setup run data train serve test bench clean
+.PHONY: setup run data train serve app test bench screenshot clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ run: train
 serve: setup
 	$(PY) -m santander serve
 
+app: setup
+	$(PY) -m santander app
+
+# The README's picture of the app: a server and the app on deploy/ (trained first if it has
+# no version), the prefilled row scored in headless Chromium (Debian's chromium package).
+screenshot: setup
+	@ls deploy/models/xgboost-model/*/model-settings.json >/dev/null 2>&1 || $(MAKE) train
+	$(PY) -m santander.app.browser --repository deploy --out docs/app.png
+
 test: setup
 	$(PY) -m pytest
 
@@ -40,4 +49,4 @@ bench: setup
 	$(PY) -m bench.soak
 
 clean:
-	rm -rf reports deploy/reports deploy/models .envs .metrics
+	rm -rf reports deploy/reports deploy/models .envs .metrics .app-screenshot

@@ -13,30 +13,24 @@ Speaks V2 only and knows nothing of training; any V2 client can do what it does.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 import numpy as np
 
+from santander.v2_client import (DEFAULT_OUTPUTS, TOP_FEATURES, ClientError, infer_rest,
+                                 loaded_versions_rest, top_features, version_key)
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC = "127.0.0.1:8081"
 DEFAULT_MODEL = "xgboost-model"
-DEFAULT_OUTPUTS = ("probability", "label")
 EXPLAIN_OUTPUTS = (*DEFAULT_OUTPUTS, "contributions")
-TOP_FEATURES = 5
-
-
-class ClientError(Exception):
-    """A failed request, reported as one line."""
 
 
 def load_rows(path: str | None, rows: int,
               seed: int) -> tuple[np.ndarray, list[str], list[str] | None]:
     """(rows, a label per row for printing, the rows' ID_codes or None if the file has none)."""
-    from santander.training.data.io import load_features
+    from santander.frames import load_features
     if path is None:
         from santander.training.data.synthetic import generate
         frame = generate(rows, seed=seed)
@@ -46,37 +40,6 @@ def load_rows(path: str | None, rows: int,
     if codes is None:
         return X, [f"row_{i}" for i in range(len(X))], None
     return X, list(codes), list(codes)
-
-
-def infer_rest(url: str, model: str, version: str | None, X: np.ndarray,
-               request_id: str | None = None, timeout: float = 30.0,
-               outputs: tuple[str, ...] = DEFAULT_OUTPUTS,
-               id_codes: list[str] | None = None) -> dict[str, Any]:
-    """`id_codes`, one per row, go along as a BYTES input: the prediction log keeps them."""
-    path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
-    inputs = [{"name": "features", "shape": list(X.shape), "datatype": "FP64",
-               "data": X.ravel().tolist()}]
-    if id_codes is not None:
-        inputs.append({"name": "ID_code", "shape": [len(id_codes)], "datatype": "BYTES",
-                       "data": list(id_codes)})
-    body = {"inputs": inputs, "outputs": [{"name": name} for name in outputs]}
-    if request_id:
-        body["id"] = request_id
-    request = urllib.request.Request(url.rstrip("/") + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")
-        try:
-            detail = json.loads(detail).get("error", detail)
-        except ValueError:
-            pass
-        raise ClientError(f"HTTP {exc.code} from {url}{path}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ClientError(f"cannot reach {url}{path}: {reason}") from None
 
 
 def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
@@ -106,29 +69,6 @@ def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
                         for o in response.outputs]}
 
 
-def loaded_versions_rest(url: str, model: str) -> list[str]:
-    """Versions the repository index lists for `model` that answer ready, oldest first."""
-    request = urllib.request.Request(url.rstrip("/") + "/v2/repository/index", data=b"{}",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            index = json.loads(response.read())
-    except (urllib.error.URLError, OSError) as exc:
-        raise ClientError(f"cannot list versions at {url}: {getattr(exc, 'reason', exc)}") from None
-    listed = {str(item.get("version")) for item in index
-              if item.get("name") == model and item.get("version")}
-    ready = []
-    for version in listed:
-        try:
-            with urllib.request.urlopen(f"{url.rstrip('/')}/v2/models/{model}/versions/"
-                                        f"{version}/ready", timeout=10) as response:
-                if response.status == 200:
-                    ready.append(version)
-        except (urllib.error.URLError, OSError):
-            pass
-    return sorted(ready, key=_version_key)
-
-
 def loaded_versions_grpc(address: str, model: str) -> list[str]:
     import tritonclient.grpc as grpcclient
     from tritonclient.utils import InferenceServerException
@@ -139,12 +79,7 @@ def loaded_versions_grpc(address: str, model: str) -> list[str]:
         ready = [v for v in listed if client.is_model_ready(model, v)]
     except InferenceServerException as exc:
         raise ClientError(f"gRPC {address}: {exc.message()}") from None
-    return sorted(ready, key=_version_key)
-
-
-def _version_key(version: str) -> tuple:
-    # MLServer's order: numbers as numbers ("10" after "9"), anything else as text.
-    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+    return sorted(ready, key=version_key)
 
 
 def print_comparison(answers: dict[str, dict[str, Any]], ids: list[str]) -> None:
@@ -157,14 +92,6 @@ def print_comparison(answers: dict[str, dict[str, Any]], ids: list[str]) -> None
             outputs = {o["name"]: o["data"] for o in answers[version]["outputs"]}
             cells.append(f"{outputs['probability'][i]:>18.4f}{outputs['label'][i]:>6}")
         print(f"{row_id:<14}" + "".join(cells))
-
-
-def top_features(contributions: list[float], n_rows: int) -> list[list[tuple[str, float]]]:
-    """Each row's TOP_FEATURES largest contributions by size, as (feature, log-odds); the
-    last column is the bias, not a feature."""
-    table = np.asarray(contributions, dtype=np.float64).reshape(n_rows, -1)[:, :-1]
-    order = np.argsort(-np.abs(table), axis=1, kind="stable")[:, :TOP_FEATURES]
-    return [[(f"var_{j}", float(table[i, j])) for j in order[i]] for i in range(n_rows)]
 
 
 def print_answer(response: dict[str, Any], ids: list[str]) -> None:

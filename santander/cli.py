@@ -82,26 +82,20 @@ def _print_outcome(outcome) -> None:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from santander.ops.versions import AdminClient, list_versions
-    versions = list_versions(args.repository, args.name)
-    if not versions:
+    from santander.ops.versions import AdminClient, version_table
+    rows, server_answered = version_table(args.repository, args.name,
+                                          AdminClient(args.url, timeout=5))
+    if not rows:
         print(f"no versions of '{args.name}' in {args.repository}")
         return 0
-    client = AdminClient(args.url, timeout=5)
-    served = (set(client.loaded_versions(args.name, [v.number for v in versions]))
-              if client.reachable() else None)
     print(f"{'version':>7}  {'state':<9} {'family':<12} {'threshold':>9} {'F1':>7} "
           f"{'ROC AUC':>7} {'rows':>8}  {'data fingerprint':<16}  trained at")
-    for version in versions:
-        row = version.summary()
-        state = "retired" if version.retired else "active"
-        if served is not None:
-            state = "serving" if version.number in served else state
-        print(f"{row['version']:>7}  {state:<9} {str(row['family']):<12} "
+    for row in rows:
+        print(f"{row['version']:>7}  {row['state']:<9} {str(row['family']):<12} "
               f"{_num(row['threshold']):>9} {_num(row['holdout_f1']):>7} "
               f"{_num(row['holdout_roc_auc']):>7} {str(row['rows']):>8}  "
               f"{str(row['data_fingerprint']).removeprefix('sha256:')[:16]:<16}  {row['trained_at']}")
-    if served is None:
+    if not server_answered:
         print(f"(no server at {args.url}: 'active' versions are served when it starts)")
     return 0
 
@@ -222,6 +216,15 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    from santander.app.launch import app_command, app_environment
+    command = app_command(args.host, args.port)
+    print(f"the app on http://{args.host}:{args.port} (server {args.url}, repository "
+          f"{args.repository})", flush=True)
+    os.execvpe(command[0], command, app_environment(args.url, args.repository))
+    return 0  # not reached
+
+
 def cmd_derive_stats(args: argparse.Namespace) -> int:
     from santander.training.data.stats import write_feature_table
     print(f"wrote {write_feature_table(args.source, args.out)}")
@@ -336,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=cmd_ui)
+
+    app = commands.add_parser("app", help="the page to try it: score, versions, monitoring "
+                              "(Streamlit, 127.0.0.1:8501)")
+    app.add_argument("--url", default=server_url, help="the running server's REST URL")
+    app.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    app.add_argument("--host", default="127.0.0.1")
+    app.add_argument("--port", type=int, default=8501)
+    app.set_defaults(func=cmd_app)
 
     derive = commands.add_parser("derive-stats", help="(maintainers) rebuild the generator's "
                                  "feature table from the published statistics")

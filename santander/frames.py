@@ -1,18 +1,20 @@
 """Reading and writing tables as CSV or parquet: one-line errors on read, atomic writes.
 
 Shared by training data (santander/training/data/io.py), outcome labels and the rows a
-retrain takes from the prediction log (santander/monitoring/).
+retrain takes from the prediction log (santander/monitoring/), and the rows a client sends
+(`load_features`: request.py, the app).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from santander.atomic import staged_file
 from santander.errors import DataError
-from santander.schema import ID_COLUMN
+from santander.schema import FEATURES, ID_COLUMN, TARGET_COLUMN
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -55,3 +57,60 @@ def write_frame(frame: pd.DataFrame, out: str | Path) -> Path:
         else:
             frame.to_parquet(staging, index=False)
     return out
+
+
+def _numeric(frame: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
+    """The named columns as float64, or a DataError naming the first bad cell."""
+    block = frame[columns]
+    numeric = {}
+    for column in columns:
+        series = block[column]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            numeric[column] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        converted = pd.to_numeric(series.astype(object), errors="coerce")
+        bad = (converted.isna() & series.notna()).to_numpy()
+        if pd.api.types.is_bool_dtype(series):
+            bad[:] = True
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: column {column!r} row {row + 1}: "
+                            f"non-numeric value {series.iloc[row]!r}")
+        numeric[column] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.column_stack([numeric[c] for c in columns])
+    finite = np.isfinite(values)
+    if not finite.all():
+        row, col = map(int, np.argwhere(~finite)[0])
+        what = "missing value" if np.isnan(values[row, col]) else f"non-finite value {values[row, col]}"
+        raise DataError(f"{path}: column {columns[col]!r} row {row + 1}: {what}")
+    return values
+
+
+def check_feature_columns(columns: list[str], path: Path | str, allowed: set[str]) -> None:
+    present = set(columns)
+    missing = [f for f in FEATURES if f not in present]
+    extra = [c for c in columns if c not in allowed]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"{path}: missing {len(missing)} feature column(s): {shown}")
+    if extra:
+        shown = ", ".join(map(repr, extra[:5])) + (" ..." if len(extra) > 5 else "")
+        raise DataError(f"{path}: unexpected column(s) {shown}; expected ID_code, target, var_0..var_199")
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise DataError(f"{path}: duplicated column(s) {', '.join(duplicated)}")
+
+
+def load_features(path: str | Path, rows: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Feature rows and their ID_codes (None when the file has none), for scoring or
+    requests."""
+    path = Path(path)
+    frame = read_frame(path)
+    if rows is not None:
+        frame = frame.head(rows)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    check_feature_columns(columns, path, allowed={ID_COLUMN, TARGET_COLUMN, *FEATURES})
+    ids = frame[ID_COLUMN].astype(str).to_numpy() if ID_COLUMN in columns else None
+    return _numeric(frame, list(FEATURES), path), ids

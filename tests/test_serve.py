@@ -184,6 +184,22 @@ def test_explanations_over_rest_and_grpc_sum_to_the_served_log_odds(server, smal
     assert done.stdout.splitlines()[1:] == rest_lines[1:]
 
 
+def test_the_notebooks_last_cell_asks_the_served_model(server, small_csv):
+    from santander.frames import load_features
+    from santander.v2_client import ask_served_model
+    srv, _ = server
+    X, ids = load_features(small_csv, rows=3)
+    said = ask_served_model(srv.http_url, MODEL_NAME, X, list(ids))
+    answered = _post(f"{srv.http_url}/v2/models/{MODEL_NAME}/infer",
+                     {"inputs": [{"name": "features", "shape": list(X.shape), "datatype": "FP64",
+                                  "data": X.ravel().tolist()}]})[1]
+    probabilities = next(o["data"] for o in answered["outputs"] if o["name"] == "probability")
+    assert said.splitlines()[0].startswith(f"{srv.http_url} serves version(s) 1 of {MODEL_NAME}")
+    assert [line.split()[0].rstrip(":") for line in said.splitlines()[1:]] == list(ids)
+    assert [f"{p:.4f}" for p in probabilities] == [line.split()[2]
+                                                   for line in said.splitlines()[1:]]
+
+
 def test_grpc_answers_like_rest(server, small_csv):
     srv, _ = server
     X, _ = load_features(small_csv, rows=3)

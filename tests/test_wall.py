@@ -77,3 +77,24 @@ def test_the_monitoring_side_reads_the_log_without_the_serving_or_training_side(
     assert "santander.prediction_log" in modules
     assert [m for m in modules if m.startswith(("santander.training", "santander.serving",
                                                 "santander.ops"))] == []
+
+
+def test_the_app_works_without_the_serving_or_training_side(tmp_path):
+    from santander.schema import FEATURES
+    rows = tmp_path / "rows.csv"
+    rows.write_text("ID_code," + ",".join(FEATURES) + "\nx," + ",".join(["0.5"] * 200) + "\n")
+    probe = ("import json, sys\n"
+             "from pathlib import Path\n"
+             "import santander.app.launch, santander.app.browser\n"
+             "from santander.app import data\n"
+             f"rows = data.read_upload('rows.csv', Path({str(rows)!r}).read_bytes())\n"
+             f"sources = data.Sources('http://127.0.0.1:9', Path({str(tmp_path)!r}))\n"
+             "table, answered = data.versions_table(sources)\n"
+             "assert len(rows) == 1 and table.empty and not answered\n"
+             "assert data.latest_drift(sources) is None\n"
+             "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "santander.app.data" in modules and "santander.ops.versions" in modules
+    assert [m for m in modules if m.startswith(("santander.training", "santander.serving"))] == []

@@ -22,6 +22,24 @@ from santander.errors import VersionError
 from santander.layout import RETIRED_MARKER, Version, get_version, list_versions
 
 
+def version_table(repository: str | Path, name: str = config.MODEL_NAME,
+                  client: AdminClient | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Every version's summary (oldest first) with its `state`: "serving" (the server has it
+    loaded), "active" (served when a server starts) or "retired"; and whether a server
+    answered."""
+    versions = list_versions(repository, name)
+    served = None
+    if versions and client is not None and client.reachable():
+        served = set(client.loaded_versions(name, [v.number for v in versions]))
+    rows = []
+    for version in versions:
+        state = "retired" if version.retired else "active"
+        if served is not None and version.number in served:
+            state = "serving"
+        rows.append({**version.summary(), "state": state})
+    return rows, served is not None
+
+
 def mark_retired(version: Version, retired: bool) -> None:
     marker = version.folder / RETIRED_MARKER
     if retired:
