@@ -245,6 +245,20 @@ def test_the_page_says_in_one_line_that_the_server_is_down(page, monkeypatch):
     assert "cannot" in error.value and "\n" not in error.value
 
 
+def test_the_page_says_in_one_line_that_a_picked_version_is_gone(page, sources):
+    page.run()
+    page.multiselect(key="versions").set_value(["2"]).run()
+    data.change_state(sources, 2, "retire")              # gone behind the page's back
+    try:
+        _button(page, "Score").click().run()
+        assert not page.exception
+        assert [e.value for e in page.error] == [
+            f"version 2 is no longer served by {sources.server_url}; pick another"]
+        assert not page.metric                           # nothing scored
+    finally:
+        data.change_state(sources, 2, "promote")
+
+
 def test_the_versions_page_retires_and_promotes_after_confirmation(page, sources):
     page.run()
     page.sidebar.radio(key="page").set_value("Versions").run()

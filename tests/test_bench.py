@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +53,9 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
     verdicts = [verdict for _, _, verdict in target_rows(text)]
     # 7 for the XGBoost deployment (with the log's cost and contributions), 7 for the winner.
     assert len(verdicts) == 14 and set(verdicts) <= {"met", "**missed**"}
+    # The log's rows, from the logging server's own counters: it kept every row.
+    written = re.search(r"([\d,]+) rows written, ([\d,]+) dropped", text)
+    assert written and int(written[1].replace(",", "")) > 0 and written[2] == "0"
 
 
 def test_selection_benchmark_smoke_and_sections_are_kept(tmp_path):

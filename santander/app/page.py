@@ -20,8 +20,15 @@ FORM_COLUMNS = 4
 def score_page(sources: data.Sources) -> None:
     st.header("Score")
     versions = data.served_versions(sources)
+    # A version picked on an earlier run may have gone since (retired, or the server restarted).
+    gone = [v for v in st.session_state.get("versions", []) if v not in versions]
+    if gone:
+        st.error(f"version {', '.join(gone)} is no longer served by {sources.server_url}; "
+                 "pick another")
     chosen = st.multiselect("Versions (several to compare)", versions, default=versions[-1:],
                             key="versions")
+    if gone and not chosen:
+        return
     explain = st.checkbox("Show the top contributions (when the version explains itself)",
                           value=True, key="explain")
     source = st.radio("Rows", ["One row", "Upload a file"], horizontal=True, key="source")
@@ -32,7 +39,6 @@ def score_page(sources: data.Sources) -> None:
     if rows is None:
         return
     results = data.score(sources, rows, chosen, explain)
-    st.session_state["scored"] = results
     _show_scores(results, rows)
 
 
