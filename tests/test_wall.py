@@ -66,14 +66,19 @@ def test_every_family_is_served_without_any_training_module(family, wide_data, t
         assert [m for m in modules if m.split(".")[0] in ("sklearn", "scipy", "joblib")] == []
 
 
+def _modules_after(probe: str) -> list[str]:
+    """Run `probe` in a fresh interpreter; the modules it had imported (its last line)."""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_the_monitoring_side_reads_the_log_without_the_serving_or_training_side():
     probe = ("import json, sys\n"
              "import santander.monitoring.outcomes, santander.monitoring.live\n"
              "import santander.monitoring.drift\n"
              "print(json.dumps(sorted(sys.modules)))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    modules = _modules_after(probe)
     assert "santander.prediction_log" in modules
     assert [m for m in modules if m.startswith(("santander.training", "santander.serving",
                                                 "santander.ops"))] == []
@@ -93,8 +98,6 @@ def test_the_app_works_without_the_serving_or_training_side(tmp_path):
              "assert len(rows) == 1 and table.empty and not answered\n"
              "assert data.latest_drift(sources) is None\n"
              "print(json.dumps(sorted(sys.modules)))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    modules = _modules_after(probe)
     assert "santander.app.data" in modules and "santander.ops.versions" in modules
     assert [m for m in modules if m.startswith(("santander.training", "santander.serving"))] == []

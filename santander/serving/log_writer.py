@@ -4,9 +4,8 @@ The runtime hands over one `Scored` per answered request (`submit`: a lock, an a
 count, nothing more on the request path). A thread of its own gathers them into batches and
 hands each, a column at a time, to a child process that inserts it in one transaction
 (santander/serving/log_process.py says why a process), so a row is in the log whole or not
-at all. A slow
-or unreachable database costs records, never answers: the queue is bounded in rows, what does
-not fit is dropped, and so is a batch the database refuses. Dropped rows are counted
+at all. A slow or unreachable database costs records, never answers: the queue is bounded in
+rows, what does not fit is dropped, and so is a batch the database refuses. Dropped rows are counted
 (`santander_log_dropped_rows_total{reason}` on the metrics port) and reported in one warning
 line a minute at most.
 
@@ -135,7 +134,12 @@ class LogWriter:
                     self._condition.notify_all()
 
     def _write(self, batch: list[Scored], rows: int) -> None:
-        payload = pickle.dumps(batch_columns(batch), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            payload = pickle.dumps(batch_columns(batch), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - a batch that cannot be sent costs its rows only
+            with self._condition:
+                self._drop(rows, "database", f"unsendable batch: {type(exc).__name__}: {exc}")
+            return
         try:
             child = self._child_process()
             send_frame(child.stdin, payload)
