@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -58,10 +59,41 @@ def wait_until_ready(http_url: str, model: str = config.MODEL_NAME, timeout: flo
     raise TimeoutError(f"model {model} not ready at {url} after {timeout:.0f}s")
 
 
+# Ports handed out by free_port in this process: each goes to one server.
+_issued_ports: set[int] = set()
+PORTS_BELOW_EPHEMERAL = 8_000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on, for a server about to start.
+
+    Taken below the kernel's ephemeral range, not by binding port 0: bind(0) draws from that
+    range, and so does every outgoing connection's source port, so a client connecting
+    meanwhile (a readiness poll of another server) could take the port before its server binds
+    it (seen in CI: a metrics port already in use, and the server never got ready). Never the
+    same port twice in one process."""
+    low = _ephemeral_range()[0]
+    candidates = list(range(max(1024, low - PORTS_BELOW_EPHEMERAL), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _issued_ports:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _issued_ports.add(port)
+        return port
+    raise RuntimeError(f"no free port on 127.0.0.1 below {low}")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999        # Linux's default (macOS: 49152-65535)
+    return low, high
 
 
 def stop_process(process: subprocess.Popen, grace: float = 20.0) -> None:
