@@ -106,6 +106,26 @@ def test_requests_that_arrive_together_are_scored_together_each_with_its_own_row
                                    rtol=1e-5)
 
 
+def scored_rows(model: SantanderRuntime) -> dict[str, float]:
+    """Rows answered so far, by label, from the runtime's Prometheus counter."""
+    return {label: REGISTRY.get_sample_value("santander_scored_rows_total", {
+        "model_name": model.name, "model_version": model.version, "label": label}) or 0.0
+            for label in ("0", "1")}
+
+
+def test_answered_rows_are_counted_by_the_label_they_were_given(versions, wide_data):
+    model = loaded(versions["logistic"])
+    before = scored_rows(model)
+    labels = []
+    for lo, hi in ((0, 7), (7, 40), (40, 41)):
+        response = asyncio.run(model.predict(infer(wide_data[0][lo:hi])))
+        labels += {o.name: o.data.root for o in response.outputs}["label"]
+    after = scored_rows(model)
+    assert 0 < labels.count(1) < len(labels)
+    assert after["1"] - before["1"] == labels.count(1)
+    assert after["0"] - before["0"] == labels.count(0)
+
+
 def test_without_batching_each_request_is_its_own_model_call(versions, wide_data):
     model = loaded(versions["logistic"], max_batch_size=1)
     calls_before, _ = batch_calls(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -103,8 +104,8 @@ def test_a_model_it_reads_wrongly_is_caught_by_the_probe(classifier, monkeypatch
     read = trees._tables
 
     def off_by_a_feature(model):
-        feature, *rest = read(model)
-        return ((feature + 1) % 30, *rest)
+        forest = read(model)
+        return dataclasses.replace(forest, feature=(forest.feature + 1) % 30)
 
     monkeypatch.setattr(trees, "_tables", off_by_a_feature)
     with warnings.catch_warnings(record=True) as caught:

@@ -15,6 +15,12 @@ BATCH_ROWS = Histogram("santander_batch_rows", "rows scored per model call (adap
                        ["model_name", "model_version"],
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
 
+# Answered rows by version and label: the positive-prediction rate, live, is
+#   sum by (model_version) (rate(santander_scored_rows_total{label="1"}[5m]))
+#     / sum by (model_version) (rate(santander_scored_rows_total[5m]))
+SCORED_ROWS = Counter("santander_scored_rows", "rows answered, by the label they were given",
+                      ["model_name", "model_version", "label"])
+
 # The prediction log (santander/serving/log_writer.py).
 LOG_WRITTEN_ROWS = Counter("santander_log_written_rows", "scored rows written to the prediction log")
 LOG_DROPPED_ROWS = Counter("santander_log_dropped_rows",

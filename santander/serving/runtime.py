@@ -14,6 +14,8 @@ import random
 import time
 from pathlib import Path
 
+import numpy as np
+
 from mlserver import MLModel
 from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, Parameters
@@ -32,7 +34,7 @@ from santander.serving.codec import (RequestError, check_request_id, decode_feat
 from santander.serving.explain import explainer_for
 from santander.serving.log_writer import Scored, now, writer_for
 from santander.serving.loader import load_served
-from santander.serving.metrics import BATCH_ROWS
+from santander.serving.metrics import BATCH_ROWS, SCORED_ROWS
 
 # In the MLServer process: unreadable gRPC raw tensors are a client error, not INTERNAL.
 grpc_fixes.install()
@@ -59,6 +61,8 @@ class SantanderRuntime(MLModel):
         self._batches = RowBatcher(self._positive_scores, self.settings.max_batch_size,
                                    self.settings.max_batch_time,
                                    on_batch=BATCH_ROWS.labels(self.name, self.version).observe)
+        self._scored_rows = [SCORED_ROWS.labels(self.name, self.version, label)
+                             for label in ("0", "1")]
         gc_tuning.tune_for_serving()
         return True
 
@@ -73,6 +77,9 @@ class SantanderRuntime(MLModel):
         contributions = (await self._contributions(X) if OUTPUT_CONTRIBUTIONS in outputs
                          else None)
         proba = await self._batches.score(X)
+        positives = int(np.count_nonzero(proba >= self._threshold))
+        self._scored_rows[1].inc(positives)
+        self._scored_rows[0].inc(len(proba) - positives)
         if self._log is not None and (self._sample_rate >= 1.0
                                       or random.random() < self._sample_rate):
             self._log.submit(Scored(

@@ -10,7 +10,8 @@ and hands larger batches to XGBoost.
 Each tree is laid out as a complete binary tree of the model's depth (heap order: node i's
 children are 2i+1 and 2i+2). A leaf above the bottom level becomes a split that always goes
 left (threshold +inf), with its value copied to every bottom leaf beneath it. Split rule as
-XGBoost's: `x < threshold` goes left, on float32 values.
+XGBoost's: `x < threshold` goes left, on float32 values. The same layout, with each position's
+cover, serves the explainer's TreeSHAP tables (santander/serving/tree_shap.py).
 
 Only what it can reproduce: the gbtree booster, `binary:logistic`, numerical splits, finite
 inputs, depth at most MAX_DEPTH. `from_booster` says None for anything else, and also when its
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,13 +32,38 @@ TOLERANCE = 1e-5
 PROBE_ROWS = 256
 
 
+@dataclass(frozen=True)
+class HeapForest:
+    """An XGBoost binary classifier's trees, each a complete binary tree of `depth` in heap
+    order (position i's children are 2i+1 and 2i+2)."""
+    feature: np.ndarray       # (trees, 2^depth - 1): the split feature of each internal position
+    threshold: np.ndarray     # (trees, 2^depth - 1) float32; +inf where a leaf was padded
+    leaf_value: np.ndarray    # (trees, 2^depth) float32
+    cover: np.ndarray         # (trees, 2^(depth+1) - 1): XGBoost's cover (hessian sum) of every
+    #                           position; under a padded split, the left side keeps the leaf's
+    #                           cover and the never-taken right side has 0
+    depth: int
+    n_features: int
+    base_margin: float        # base_score as log-odds
+
+
+def read_forest(booster) -> HeapForest | None:
+    """The booster's trees as a HeapForest, or None for a model this layout cannot hold (a
+    warning says so when the model cannot be read at all)."""
+    try:
+        return _tables(json.loads(booster.save_raw("json")))
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        warnings.warn(f"cannot read the XGBoost model's trees ({exc})")
+        return None
+
+
 class SmallBatchTrees:
-    def __init__(self, feature: np.ndarray, threshold: np.ndarray, leaf_value: np.ndarray,
-                 depth: int, n_features: int, base_margin: float):
-        n_trees = feature.shape[0]
-        self.depth, self.n_features, self.base_margin = depth, n_features, base_margin
-        self.feature, self.threshold = feature.ravel(), threshold.ravel()
-        self.leaf_value = leaf_value.ravel()
+    def __init__(self, forest: HeapForest):
+        n_trees, depth = forest.feature.shape[0], forest.depth
+        self.depth, self.n_features = depth, forest.n_features
+        self.base_margin = forest.base_margin
+        self.feature, self.threshold = forest.feature.ravel(), forest.threshold.ravel()
+        self.leaf_value = forest.leaf_value.ravel()
         internal, leaves = 2 ** depth - 1, 2 ** depth
         self.tree_offset = np.arange(n_trees, dtype=np.intp) * internal
         # A bottom-level heap position p of tree t is leaf p - internal in that tree's row.
@@ -57,15 +84,11 @@ class SmallBatchTrees:
     @classmethod
     def from_booster(cls, booster) -> SmallBatchTrees | None:
         """The booster's trees as arrays, or None if they cannot be reproduced exactly."""
-        try:
-            tables = _tables(json.loads(booster.save_raw("json")))
-        except (KeyError, ValueError, TypeError, IndexError) as exc:
-            warnings.warn(f"small-batch scoring is off: cannot read the model ({exc})")
+        forest = read_forest(booster)
+        if forest is None:
             return None
-        if tables is None:
-            return None
-        trees = cls(*tables)
-        probe = _probe_rows(tables[0], tables[1], trees.n_features)
+        trees = cls(forest)
+        probe = probe_rows(forest)
         gap = float(np.abs(trees.predict(probe) - booster.inplace_predict(probe)).max())
         if gap > TOLERANCE:
             warnings.warn(f"small-batch scoring is off: it differs from XGBoost by {gap:.2g}")
@@ -73,8 +96,8 @@ class SmallBatchTrees:
         return trees
 
 
-def _tables(model: dict):
-    """(feature, threshold, leaf_value, depth, n_features, base_margin), or None if unsupported."""
+def _tables(model: dict) -> HeapForest | None:
+    """The model's HeapForest, or None if unsupported."""
     learner = model["learner"]
     booster = learner["gradient_booster"]
     if booster["name"] != "gbtree" or learner["objective"]["name"] != "binary:logistic":
@@ -96,23 +119,28 @@ def _tables(model: dict):
     feature = np.zeros((len(trees), internal), dtype=np.intp)
     threshold = np.full((len(trees), internal), np.inf, dtype=np.float32)
     leaf_value = np.zeros((len(trees), leaves), dtype=np.float32)
+    cover = np.zeros((len(trees), internal + leaves), dtype=np.float64)
     for t, tree in enumerate(trees):
         left, right = tree["left_children"], tree["right_children"]
         split_feature, split_condition = tree["split_indices"], tree["split_conditions"]
+        hessian = tree["sum_hessian"]
         stack = [(0, 0, 0)]                            # (node, heap position, level)
         while stack:
             node, position, level = stack.pop()
+            cover[t, position] = hessian[node]
             if left[node] == -1:                       # XGBoost keeps a leaf's value here
                 first = last = position
                 for _ in range(depth - level):
                     first, last = 2 * first + 1, 2 * last + 2
+                    cover[t, first] = hessian[node]    # the padded splits' left sides
                 leaf_value[t, first - internal:last - internal + 1] = split_condition[node]
                 continue
             feature[t, position] = split_feature[node]
             threshold[t, position] = split_condition[node]
             stack += [(left[node], 2 * position + 1, level + 1),
                       (right[node], 2 * position + 2, level + 1)]
-    return feature, threshold, leaf_value, depth, int(params["num_feature"]), base_margin
+    return HeapForest(feature, threshold, leaf_value, cover, depth, int(params["num_feature"]),
+                      base_margin)
 
 
 def _depth(tree: dict) -> int:
@@ -126,12 +154,13 @@ def _depth(tree: dict) -> int:
     return deepest
 
 
-def _probe_rows(feature: np.ndarray, threshold: np.ndarray, n_features: int) -> np.ndarray:
+def probe_rows(forest: HeapForest) -> np.ndarray:
     """Rows spread over each feature's split range, so both sides of most splits are taken."""
     rng = np.random.default_rng(0)
-    low, high = np.full(n_features, -1.0), np.full(n_features, 1.0)
+    feature, threshold = forest.feature, forest.threshold
+    low, high = np.full(forest.n_features, -1.0), np.full(forest.n_features, 1.0)
     used = np.isfinite(threshold)
     for f in np.unique(feature[used]):
         cuts = threshold[used & (feature == f)]
         low[f], high[f] = cuts.min() - 1.0, cuts.max() + 1.0
-    return rng.uniform(low, high, size=(PROBE_ROWS, n_features)).astype(np.float32)
+    return rng.uniform(low, high, size=(PROBE_ROWS, forest.n_features)).astype(np.float32)
