@@ -103,8 +103,11 @@ def _seconds(value: float) -> str:
 
 
 def wrk_concurrent(url: str, rows: np.ndarray, connections: int, seconds: float,
-                   warmup_seconds: float, model: str = MODEL_NAME) -> LoadResult:
-    target = f"{url.rstrip('/')}/v2/models/{model}/infer"
+                   warmup_seconds: float, model: str = MODEL_NAME,
+                   version: str | None = None) -> LoadResult:
+    """`connections` callers posting `rows` to the model (or one version of it)."""
+    path = f"{model}/versions/{version}" if version else model
+    target = f"{url.rstrip('/')}/v2/models/{path}/infer"
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         folder = Path(tmp)
         (folder / "body.json").write_bytes(rest_body(rows))

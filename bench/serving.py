@@ -6,8 +6,8 @@
 The same XGBoost model (400 trees, depth 4, 200 features) is served by: stock MLServer with
 its xgboost runtime and stock settings, stock MLServer with `parallel_workers` 0 and no
 batching, a plain FastAPI service, and this project's deployment (our runtime, our settings,
-adaptive batching on, the prediction log on, as shipped; and once more with the log off). One
-request is one row, except in the rows that show what 64 rows per request do to each protocol. The bare transports MLServer is built on (uvicorn and
+adaptive batching on, the prediction log on, as shipped). One request is one row, except in
+the rows that show what 64 rows per request do to each protocol. The bare transports MLServer is built on (uvicorn and
 grpc.aio, doing no work) give the floor under its REST and gRPC. Each server is pinned to
 core 0 and the load generator to core 1, so they do not steal from each other: one blocking
 Python caller for the sequential rows (its latency is mostly the server's), `wrk` and `h2load`
@@ -23,11 +23,14 @@ visit every configuration in turn. A shared machine's speed drifts by tens of pe
 minutes; measuring in rounds lets every configuration see the same drift, so the ratios
 hold even when the absolute figures move.
 
-The prediction log's cost is a difference of a few percent inside that drift, so it has a
-block of its own in every round (`LOG_COST`): 64 callers on the logging deployment, on the same
-deployment with the log off, and on a second log-off server, back to back, twice per round in
-turned orders. The verdict is the median of the paired ratios (on / off); the two log-off
-servers' own ratios (A/A) show how far a ratio moves with no difference at all.
+The prediction log's cost is a difference of a few percent, smaller than that drift and smaller
+than what separates two identical server processes (one of two log-off servers ran 8-17%
+faster than the other in every pair of a run, 2026-12-01). So it is measured inside one
+process: a server holding the same model three times, version 1 logged (as shipped) and
+versions 2 and 3 not (`log_sample_rate` 0 in their settings), 64 callers on each version back
+to back, twice per round in turned orders (`LOG_COST`). The verdict is the median of the paired
+ratios (1 against 2); versions 3 against 2 (A/A) show how far a ratio moves with no
+difference at all.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ import numpy as np
 from bench.c_load import ensure_installed, h2load_concurrent, wrk_concurrent
 from bench.load import BlockingGrpcCaller, BlockingRestCaller, LoadResult, sequential
 from bench.report import parser as cli, machine, verdict, write_section
-from santander.config import MODEL_NAME
+from santander.config import LOG_SAMPLE_RATE_SETTING, MODEL_NAME
+from santander.layout import SETTINGS_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE, LOAD_CORE = 0, 1
@@ -126,7 +130,21 @@ def write_repositories(folder: Path, model) -> dict[str, Path]:
     settings["max_batch_time"] = 0.001
     settings_path.write_text(json.dumps(settings))
     repos["ours-1ms"] = folder / "ours-1ms"
+    # The log's cost, inside one process: versions 1 (logged), 2 and 3 (not) of the same model.
+    for number in (1, 2, 3):
+        version = export_version(model, "xgboost", 0.5, {"family": "xgboost"},
+                                 folder / "logcost")
+        if number > 1:
+            _set_extra(version, {LOG_SAMPLE_RATE_SETTING: 0})
+    repos["logcost"] = folder / "logcost"
     return repos
+
+
+def _set_extra(version: Path, extra: dict) -> None:
+    path = version / SETTINGS_FILE
+    settings = json.loads(path.read_text())
+    settings["parameters"]["extra"].update(extra)
+    path.write_text(json.dumps(settings))
 
 
 def pinned(command: list[str], core: int) -> list[str]:
@@ -292,7 +310,6 @@ LABELS = {
     "fastapi": "plain FastAPI + booster loaded once (`httptools`, as `fastapi[standard]`)",
     "ours": "this project's deployment (`deploy/` settings, our runtime, batching "
             "64 / 0.1 ms, every row logged to the SQLite prediction log)",
-    "ours-nolog": "the same with the prediction log off (`SANTANDER_LOG_URL=off`)",
     "ours-1ms": "the same with a 1 ms batching window",
     "fastapi-winner": f"plain FastAPI serving the winner ({WINNER_FAMILY} table, loaded as the "
                       "runtime loads it)",
@@ -303,7 +320,7 @@ LABELS = {
 SEQUENTIAL = ("sequential",)
 PLAN = [PlanRow("stock", "rest"), PlanRow("stock", "grpc"), PlanRow("stock-httptools", "rest"),
         PlanRow("stock-pw0", "rest"), PlanRow("fastapi", "rest"), PlanRow("ours", "rest"),
-        PlanRow("ours", "grpc"), PlanRow("ours-nolog", "rest", phases=SEQUENTIAL),
+        PlanRow("ours", "grpc"),
         PlanRow("ours-1ms", "rest"), PlanRow("ours-1ms", "grpc"),
         PlanRow("fastapi-winner", "rest"), PlanRow("winner", "rest"), PlanRow("winner", "grpc"),
         # Where each protocol's cost comes from: the bare transports, and bigger requests.
@@ -314,21 +331,23 @@ PLAN = [PlanRow("stock", "rest"), PlanRow("stock", "grpc"), PlanRow("stock-httpt
         PlanRow("winner", "grpc", rows=64, phases=SEQUENTIAL)]
 
 
-# The log's cost block: the logging deployment, the same with the log off, and a second log-off
-# server whose ratio to the first is the noise (A/A). 64 callers each, back to back.
-LOG_COST = ("ours", "ours-nolog", "ours-nolog-2")
+# The log's cost block, versions of the "logcost" server: logged, not logged, and not logged
+# again, whose ratio to the second is the noise (A/A). 64 callers each, back to back.
+LOG_COST = ("1", "2", "3")
+LOG_FLUSH_PAUSE = 1.0      # after each measurement: the logged version's last batch is written
 
 
-def measure_log_cost(servers: dict[str, Server], X: np.ndarray, load: Load,
+def measure_log_cost(server: Server, X: np.ndarray, load: Load,
                      round_number: int) -> dict[str, list[LoadResult]]:
     """One round of the block: each of LOG_COST twice, the second pass in reverse order, the
-    starting configuration turning with the round so that none is always first."""
+    starting version turning with the round so that none is always first."""
     shift = round_number % len(LOG_COST)
     order = LOG_COST[shift:] + LOG_COST[:shift]
-    measured: dict[str, list[LoadResult]] = {name: [] for name in LOG_COST}
-    for name in (*order, *reversed(order)):
-        measured[name].append(wrk_concurrent(servers[name].http_url, X[:1], 64, load.seconds,
-                                             load.warmup_seconds))
+    measured: dict[str, list[LoadResult]] = {version: [] for version in LOG_COST}
+    for version in (*order, *reversed(order)):
+        measured[version].append(wrk_concurrent(server.http_url, X[:1], 64, load.seconds,
+                                                load.warmup_seconds, version=version))
+        time.sleep(LOG_FLUSH_PAUSE)
     return measured
 
 
@@ -353,8 +372,7 @@ def start_servers(stack: contextlib.ExitStack, folder: Path, repos: dict[str, Pa
         "stock-pw0": mlserver(repos["stock-pw0"], work / "stock-pw0", stock_install=True),
         "fastapi": fastapi_peer({"BENCH_MODEL": str(folder / "model.ubj")}, work / "fastapi"),
         "ours": mlserver(repos["ours"], work / "ours"),
-        **{name: mlserver(repos["ours"], work / name, env_extra={"SANTANDER_LOG_URL": "off"})
-           for name in ("ours-nolog", "ours-nolog-2")},
+        "logcost": mlserver(repos["logcost"], work / "logcost"),
         "ours-1ms": mlserver(repos["ours-1ms"], work / "ours-1ms"),
         "fastapi-winner": fastapi_peer({"BENCH_VERSION": str(winner_version)},
                                        work / "fastapi-winner"),
@@ -375,7 +393,7 @@ def run(smoke: bool, out: Path) -> dict:
         os.sched_setaffinity(0, {LOAD_CORE})
     results = {plan_row: {phase: LoadResult() for phase in plan_row.phases}
                for plan_row in PLAN}
-    log_cost: dict[str, list[LoadResult]] = {name: [] for name in LOG_COST}
+    log_cost: dict[str, list[LoadResult]] = {version: [] for version in LOG_COST}
     with tempfile.TemporaryDirectory(prefix="santander-bench-") as tmp, \
             contextlib.ExitStack() as stack:
         folder = Path(tmp)
@@ -391,12 +409,14 @@ def run(smoke: bool, out: Path) -> dict:
                 for phase in plan_row.phases:
                     results[plan_row][phase].add(measure_phase(
                         servers[plan_row.config], plan_row, X, phase, load))
-            for name, measured in measure_log_cost(servers, X, load, round_number).items():
-                log_cost[name] += measured
+            for version, measured in measure_log_cost(servers["logcost"], X, load,
+                                                      round_number).items():
+                log_cost[version] += measured
             print(f"round {round_number + 1}/{load.rounds} done", flush=True)
         memory = {name: server.memory_mib() for name, server in servers.items()}
         time.sleep(1.0)                         # the log's last batch is committed
-        log_rows = {kind: servers["ours"].counter(f"santander_log_{kind}_rows_total")
+        log_rows = {kind: sum(servers[name].counter(f"santander_log_{kind}_rows_total")
+                              for name in ("ours", "logcost"))
                     for kind in ("written", "dropped")}
     entries = {}
     for plan_row, loads in results.items():
@@ -452,10 +472,7 @@ def summarise(results: dict, floor: dict, log_cost: dict[str, list[LoadResult]])
                    / get(other, "rest", n).throughput for n in ("16", "64")}}
     winner = {**deployment("winner", "fastapi"), "vs_xgboost": relative("winner", "ours"),
               "vs_fastapi_same_model": relative("winner", "fastapi-winner")}
-    logging = {"on_vs_off": paired(log_cost, "ours", "ours-nolog"),
-               "off_vs_off": paired(log_cost, "ours-nolog-2", "ours-nolog"),
-               "sequential_p50": get("ours", "rest", "sequential").percentile(50)
-               / get("ours-nolog", "rest", "sequential").percentile(50)}
+    logging = {"on_vs_off": paired(log_cost, "1", "2"), "off_vs_off": paired(log_cost, "3", "2")}
     return {
         "ours": deployment("ours", "fastapi"), "winner": winner, "logging": logging,
         "grpc_vs_rest_bare_sequential_p50": grpc_vs_rest("bare"),
@@ -512,7 +529,7 @@ def _logging_targets(summary: dict) -> list[tuple[str, str, bool]]:
     return [("prediction log on (every row) ≥ 0.9× log off at 64 concurrent REST, p99 within "
              f"noise (≤ {P99_NOISE}×), no row dropped (medians of back-to-back pairs)",
              f"{on['throughput']:.2f}×, p99 {on['p99']:.2f}× over {on['pairs']} pairs (A/A, two "
-             f"log-off servers: {noise['throughput']:.2f}×, p99 {noise['p99']:.2f}×); "
+             f"log-off versions: {noise['throughput']:.2f}×, p99 {noise['p99']:.2f}×); "
              f"{s['written']:,.0f} rows written, {s['dropped']:,.0f} dropped",
              on["throughput"] >= 0.9 and on["p99"] <= P99_NOISE and s["dropped"] == 0)]
 
@@ -584,21 +601,22 @@ def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load,
 
 def render_log_cost(log_cost: dict[str, list[LoadResult]], logging: dict, load: Load) -> list[str]:
     """The log's cost block: each server pooled, then the paired ratios."""
-    labels = {"ours": "this project's deployment, every row logged (SQLite)",
-              "ours-nolog": "the same, log off", "ours-nolog-2": "a second log-off server (A/A)"}
-    lines = [f"The prediction log's cost: 64 concurrent REST callers, one row per request, "
-             f"{load.seconds:g} s each, the three servers back to back twice per round "
-             f"({len(log_cost['ours'])} pairs):", "",
-             "| server | throughput (pooled) | p50 / p99 (pooled) |", "| --- | --- | --- |"]
-    for name in LOG_COST:
+    labels = {"1": "version 1, every row logged (SQLite), as shipped",
+              "2": "version 2, the same model, not logged (`log_sample_rate` 0)",
+              "3": "version 3, the same as 2 (A/A)"}
+    lines = [f"The prediction log's cost, inside one server holding the same XGBoost model three "
+             f"times: 64 concurrent REST callers, one row per request, {load.seconds:g} s on "
+             f"each version, back to back twice per round ({len(log_cost['1'])} pairs):", "",
+             "| version | throughput (pooled) | p50 / p99 (pooled) |", "| --- | --- | --- |"]
+    for version in LOG_COST:
         pooled = LoadResult()
-        for measured in log_cost[name]:
+        for measured in log_cost[version]:
             pooled.add(measured)
-        lines.append(f"| {labels[name]} | {pooled.throughput:.0f} req/s "
+        lines.append(f"| {labels[version]} | {pooled.throughput:.0f} req/s "
                      f"| {pooled.percentile(50):.1f} / {pooled.percentile(99):.1f} ms |")
     lines += ["", "| paired ratio (median, range) | throughput | p99 |", "| --- | --- | --- |"]
-    for key, what in (("on_vs_off", "log on / log off"),
-                      ("off_vs_off", "log off / log off (A/A: the noise)")):
+    for key, what in (("on_vs_off", "logged / not logged (1 / 2)"),
+                      ("off_vs_off", "not logged / not logged (3 / 2, A/A: the noise)")):
         r = logging[key]
         lines.append(f"| {what} | {r['throughput']:.2f}× ({r['throughput_range'][0]:.2f}-"
                      f"{r['throughput_range'][1]:.2f}) | {r['p99']:.2f}× ({r['p99_range'][0]:.2f}-"

@@ -44,11 +44,12 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
     for label in ("stock MLServer defaults", "plain FastAPI", "this project's deployment",
                   "in-process `inplace_predict`", "gRPC", "bare transports",
                   "64 rows per request", "serving the winner", "in-process winner",
-                  "prediction log off", "in-process `contributions`"):
+                  "The prediction log's cost, inside one server", "A/A: the noise",
+                  "in-process `contributions`", "`pred_contribs`"):
         assert label in text
     rows = [line for line in text.splitlines()
             if line.startswith("| ") and ("| REST |" in line or "| gRPC |" in line)]
-    assert len(rows) == 19
+    assert len(rows) == 18
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     verdicts = [verdict for _, _, verdict in target_rows(text)]
     # 7 for the XGBoost deployment (with the log's cost and contributions), 7 for the winner.

@@ -4,9 +4,12 @@ server; what a slow or absent database costs (records, counted, never answers)."
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import shutil
 import sqlite3
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +17,10 @@ import sqlalchemy
 from mlserver.types import InferenceRequest
 from prometheus_client import REGISTRY
 
-from santander.config import LOG_SAMPLE_RATE_ENV, MODEL_NAME
+from santander.config import LOG_SAMPLE_RATE_ENV, LOG_SAMPLE_RATE_SETTING, MODEL_NAME
 from santander.errors import ArtifactError
 from santander.export import export_version
-from santander.layout import repository_of
+from santander.layout import SETTINGS_FILE, repository_of
 from santander.ops.launcher import free_port
 from santander.prediction_log import (LOG_FILE, LOG_URL_ENV, connect, log_url, predictions,
                                       read_predictions)
@@ -130,8 +133,39 @@ def test_sampling_logs_a_share_of_requests_and_zero_turns_the_log_off(version, w
 @pytest.mark.parametrize("rate", ["1.5", "half"])
 def test_a_bad_sampling_rate_stops_the_version_loading_by_name(version, monkeypatch, rate):
     monkeypatch.setenv(LOG_SAMPLE_RATE_ENV, rate)
-    with pytest.raises(ArtifactError, match=f"{LOG_SAMPLE_RATE_ENV}='{rate}'"):
+    with pytest.raises(ArtifactError, match=f"{LOG_SAMPLE_RATE_ENV}: '{rate}' is not a "
+                                            "sampling rate"):
         loaded(version)
+
+
+def version_with_rate(version: Path, folder: Path, rate) -> Path:
+    """A copy of `version` whose settings carry its own log_sample_rate."""
+    copy = folder / "models" / MODEL_NAME / "1"
+    shutil.copytree(version, copy)
+    settings = json.loads((copy / SETTINGS_FILE).read_text())
+    settings["parameters"]["extra"][LOG_SAMPLE_RATE_SETTING] = rate
+    (copy / SETTINGS_FILE).write_text(json.dumps(settings))
+    return copy
+
+
+def test_a_versions_own_sampling_rate_wins_over_the_environment(version, wide_data,
+                                                                  monkeypatch, tmp_path):
+    monkeypatch.setenv(LOG_SAMPLE_RATE_ENV, "1.0")
+    assert loaded(version_with_rate(version, tmp_path / "off", 0))._log is None
+    monkeypatch.setenv(LOG_SAMPLE_RATE_ENV, "0")
+    whole = loaded(version_with_rate(version, tmp_path / "whole", 1.0))
+    assert whole._log is not None and whole._sample_rate == 1.0
+    asyncio.run(whole.predict(request(wide_data[0][:3], "canary")))
+    assert whole._log.flush()
+    assert len(logged(log_url(tmp_path / "whole"), "canary")) == 3
+
+
+@pytest.mark.parametrize("rate", [2, "some", None, True])
+def test_a_bad_sampling_rate_in_the_settings_stops_the_version_loading_by_name(
+        version, tmp_path, rate):
+    with pytest.raises(ArtifactError, match=f"{LOG_SAMPLE_RATE_SETTING} in the model "
+                                            f"settings: {rate!r} is not a sampling rate"):
+        loaded(version_with_rate(version, tmp_path, rate))
 
 
 def test_an_unreachable_database_costs_records_never_answers(version, wide_data, monkeypatch,

@@ -25,7 +25,7 @@ from santander.errors import ArtifactError
 from santander.serving import gc_tuning, grpc_fixes
 from santander.serving.batching import RowBatcher
 from santander.serving.limits import RequestLimits
-from santander.config import LOG_SAMPLE_RATE, LOG_SAMPLE_RATE_ENV
+from santander.config import LOG_SAMPLE_RATE, LOG_SAMPLE_RATE_ENV, LOG_SAMPLE_RATE_SETTING
 from santander.layout import repository_of
 from santander.prediction_log import log_url
 from santander.schema import OUTPUT_CONTRIBUTIONS
@@ -48,7 +48,7 @@ class SantanderRuntime(MLModel):
             path = Path(await get_model_uri(self.settings))
             self._model, self._threshold = load_served(path, extra, where)
             self._limits = RequestLimits.from_settings(extra)
-            self._log, self._sample_rate = _prediction_log(path)
+            self._log, self._sample_rate = _prediction_log(path, extra)
         except (ArtifactError, MLServerError, ValueError) as exc:
             raise ArtifactError(f"{where} cannot load: {exc}") from exc
         self._card = extra.get("model_card", {})
@@ -108,18 +108,25 @@ class SantanderRuntime(MLModel):
         return metadata
 
 
-def _prediction_log(artifact_path: Path):
+def _prediction_log(artifact_path: Path, extra: dict):
     """(writer or None, sampling rate) for a version: the log of its repository
-    (santander/prediction_log.py), shared by every version the process serves."""
+    (santander/prediction_log.py), shared by every version the process serves. The rate is
+    the version's own `log_sample_rate` (model-settings `parameters.extra`) if it has one,
+    else SANTANDER_LOG_SAMPLE_RATE's, else LOG_SAMPLE_RATE: one version (a canary) can be
+    logged whole while the others are sampled."""
     url = log_url(repository_of(artifact_path.parent))
-    given = os.environ.get(LOG_SAMPLE_RATE_ENV, str(LOG_SAMPLE_RATE))
+    if LOG_SAMPLE_RATE_SETTING in extra:
+        source, given = f"{LOG_SAMPLE_RATE_SETTING} in the model settings", \
+            extra[LOG_SAMPLE_RATE_SETTING]
+    else:
+        source, given = LOG_SAMPLE_RATE_ENV, os.environ.get(LOG_SAMPLE_RATE_ENV,
+                                                            str(LOG_SAMPLE_RATE))
     try:
         rate = float(given)
-    except ValueError:
+    except (TypeError, ValueError):
         rate = float("nan")
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{LOG_SAMPLE_RATE_ENV}={given!r}: the sampling rate is a number "
-                         "from 0 to 1")
+    if isinstance(given, bool) or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{source}: {given!r} is not a sampling rate, a number from 0 to 1")
     if url is None or rate == 0.0:
         return None, 0.0
     return writer_for(url), rate
