@@ -16,6 +16,19 @@ sys.path.insert(0, str(ROOT))
 import request as client  # noqa: E402,F401  (the top-level request.py, as users run it)
 
 
+def rows_on_split_thresholds(feature: np.ndarray, threshold: np.ndarray, n_rows: int,
+                             width: int, seed: int) -> np.ndarray:
+    """Rows whose every feature sits on one of its own split thresholds (a tree layout's
+    `feature` and `threshold` arrays): every comparison is a tie."""
+    rng = np.random.default_rng(seed)
+    rows = np.zeros((n_rows, width), dtype=np.float32)
+    for f in range(width):
+        cuts = threshold[(feature == f) & np.isfinite(threshold)]
+        if cuts.size:
+            rows[:, f] = rng.choice(cuts, size=n_rows)
+    return rows
+
+
 def exported_model(version_dir: Path):
     """The version's artifact, loaded as the runtime loads it."""
     return load_version(version_dir)[0]

@@ -16,6 +16,7 @@ from santander.serving import tree_shap
 from santander.serving.explain import explainer_for
 from santander.serving.loader import load_artifact
 from santander.serving.tree_shap import TreeShapTables
+from tests.helpers import rows_on_split_thresholds
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +63,7 @@ def test_values_equal_to_a_threshold_go_right_as_in_xgboost(data):
     X, y = data
     booster = XGBClassifier(n_estimators=50, max_depth=4, n_jobs=1).fit(X, y).get_booster()
     tables = TreeShapTables.from_booster(booster)
-    rng = np.random.default_rng(4)
-    rows = np.empty((100, X.shape[1]), dtype=np.float32)
-    for f in range(X.shape[1]):
-        cuts = tables.threshold[(tables.feature == f) & np.isfinite(tables.threshold)]
-        rows[:, f] = rng.choice(cuts, size=100) if cuts.size else 0.0
+    rows = rows_on_split_thresholds(tables.feature, tables.threshold, 100, X.shape[1], seed=4)
     np.testing.assert_allclose(tables.contributions(rows), pred_contribs(booster, rows),
                                atol=2e-6)
 

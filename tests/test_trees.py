@@ -13,6 +13,7 @@ from santander import artifact
 from santander.serving import trees
 from santander.serving.loader import load_artifact
 from santander.serving.trees import SmallBatchTrees
+from tests.helpers import rows_on_split_thresholds
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,7 @@ def test_values_equal_to_a_threshold_go_right_as_in_xgboost(classifier, data):
     X, _ = data
     booster = _booster(classifier)
     small = SmallBatchTrees.from_booster(booster)
-    rng = np.random.default_rng(2)
-    # Every feature set to one of its own split thresholds: every comparison is a tie.
-    rows = np.empty((200, X.shape[1]), dtype=np.float32)
-    for f in range(X.shape[1]):
-        cuts = small.threshold[(small.feature == f) & np.isfinite(small.threshold)]
-        rows[:, f] = rng.choice(cuts, size=200) if cuts.size else 0.0
+    rows = rows_on_split_thresholds(small.feature, small.threshold, 200, X.shape[1], seed=2)
     np.testing.assert_allclose(small.predict(rows), booster.inplace_predict(rows), atol=1e-6)
 
 
