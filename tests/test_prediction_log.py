@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import threading
@@ -313,3 +314,17 @@ def test_a_real_server_logs_what_clients_sent_and_a_sigkill_leaves_no_half_reque
         assert sorted(rows) == [0, 1, 2], request_id
     assert 600 - len(burst) <= LOG_QUEUE_ROWS
     print(f"after SIGKILL: {len(burst)} of 600 rows in the log")
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_database_work_runs_only_in_the_cores_idle_time(tmp_path, wide_data):
+    writer = LogWriter(f"sqlite:///{tmp_path / 'idle.sqlite'}")
+    try:
+        X = wide_data[0][:2].astype(np.float32)
+        writer.submit(Scored(now(), "idle", None, MODEL_NAME, "1", X, np.array([0.1, 0.9]), 0.5,
+                             1.0))
+        assert writer.flush()
+        assert os.sched_getscheduler(writer._child.pid) == os.SCHED_IDLE
+        assert os.sched_getscheduler(os.getpid()) != os.SCHED_IDLE     # the server's own
+    finally:
+        writer.close()

@@ -1,4 +1,4 @@
-"""XGBoost's TreeSHAP contributions for small batches, looked up in tables made at load.
+"""XGBoost's TreeSHAP contributions, looked up in tables made at load.
 
 `pred_contribs` costs ~1-2 ms for one row of a 400-tree depth-4 model, most of it per-path
 work that does not depend on the row. What does depend on it is little: on each root-to-leaf
