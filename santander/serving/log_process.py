@@ -163,30 +163,20 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         store.close()
 
 
-def give_way_to_answers() -> str:
-    """Run only when the server's core has nothing else to do (Linux's SCHED_IDLE), else at a
-    lower priority; says which.
-
-    On a core shared with the server, the log's own CPU (~4% of a request's) was not the whole
-    cost: each batch the child wrote pushed the event loop aside and cost it far more than
-    that (BENCHMARKS.md: 0.84-0.97x the unlogged throughput at 64 callers and a worse p99 at
-    nice 4; ~0.99x and the same p99 with SCHED_IDLE, or with the child on another core). Idle
-    time is what a server has between requests, even at 64 callers; a core kept busy for long
-    leaves the child behind, the queue fills, and rows are dropped and counted: answers come
-    first. At nice 10, not idle, it fell behind at ~15,000 rows/s and dropped a fifth."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return "idle"
-    except (AttributeError, OSError):       # not Linux, or refused
-        os.nice(LOG_PROCESS_NICENESS)
-        return f"nice {LOG_PROCESS_NICENESS}"
+def lower_priority() -> None:
+    """Nice 4: what the child competes at when the log falls behind, and throughout where the
+    writer cannot move it into the core's idle time (log_priority.py says why). At nice 10 it
+    fell behind at ~15,000 rows/s and dropped a fifth."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current < LOG_PROCESS_NICENESS:
+        os.setpriority(os.PRIO_PROCESS, 0, LOG_PROCESS_NICENESS)
 
 
 def main() -> int:
     # The server decides when the log stops (it closes our stdin); a Ctrl-C sent to the
     # terminal's whole process group must not cut a batch short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    give_way_to_answers()
+    lower_priority()
     # Answers get stdout's descriptor to themselves: anything else printing goes to stderr.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

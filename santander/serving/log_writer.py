@@ -3,11 +3,11 @@
 The runtime hands over one `Scored` per answered request (`submit`: a lock, an append and a
 count, nothing more on the request path). A thread of its own gathers them into batches and
 hands each, a column at a time, to a child process that inserts it in one transaction
-(santander/serving/log_process.py says why a process), so a row is in the log whole or not
-at all. A slow or unreachable database costs records, never answers: the queue is bounded in
-rows, what does not fit is dropped, and so is a batch the database refuses. Dropped rows are counted
-(`santander_log_dropped_rows_total{reason}` on the metrics port) and reported in one warning
-line a minute at most.
+(santander/serving/log_process.py says why a process; log_priority.py, when it runs), so a
+row is in the log whole or not at all. A slow or unreachable database costs records, never
+answers: the queue is bounded in rows, what does not fit is dropped, and so is a batch the
+database refuses. Dropped rows are counted (`santander_log_dropped_rows_total{reason}` on the
+metrics port) and reported in one warning line a minute at most.
 
 What a SIGKILL of the server loses: the rows queued and not yet committed, at most
 `max_queued_rows` (rows stay counted as queued until their batch commits); the child still
@@ -25,6 +25,7 @@ import atexit
 import logging
 import os
 import pickle
+import select
 import subprocess
 import sys
 import threading
@@ -37,12 +38,15 @@ from pathlib import Path
 import numpy as np
 
 import santander
-from santander.config import LOG_BATCH_ROWS, LOG_FLUSH_SECONDS, LOG_QUEUE_ROWS
+from santander.config import (LOG_BATCH_ROWS, LOG_CATCH_UP_ROWS, LOG_FLUSH_SECONDS,
+                              LOG_QUEUE_ROWS)
+from santander.serving.log_priority import ChildPriority
 from santander.serving.log_process import batch_columns, read_frame, send_frame
 from santander.serving.metrics import LOG_DROPPED_ROWS, LOG_WRITTEN_ROWS
 
 logger = logging.getLogger("santander.prediction_log")
 WARN_EVERY_SECONDS = 60.0
+CATCH_UP_CHECK_SECONDS = 0.1     # how often, while the child writes, the queue is looked at
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,11 @@ def now() -> datetime:
 
 class LogWriter:
     def __init__(self, url: str, max_queued_rows: int = LOG_QUEUE_ROWS,
-                 batch_rows: int = LOG_BATCH_ROWS, flush_seconds: float = LOG_FLUSH_SECONDS):
+                 batch_rows: int = LOG_BATCH_ROWS, flush_seconds: float = LOG_FLUSH_SECONDS,
+                 catch_up_rows: int = LOG_CATCH_UP_ROWS):
         self.url = url
         self.max_queued_rows = max_queued_rows
+        self.catch_up_rows = catch_up_rows
         self.batch_rows = batch_rows
         self.flush_seconds = flush_seconds
         self._queue: deque[Scored] = deque()
@@ -76,6 +82,7 @@ class LogWriter:
         self._closing = False
         self._flush_now = False
         self._child: subprocess.Popen | None = None
+        self._priority: ChildPriority | None = None
         self._dropped_since_warning: dict[str, int] = {}
         self._last_warning = 0.0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -122,12 +129,15 @@ class LogWriter:
                     lambda: self._closing or self._flush_now
                     or self._queued_rows >= self.batch_rows, timeout=self.flush_seconds)
                 self._flush_now = False
-                batch = list(self._queue)
-                self._queue.clear()
+                # At most a batch's rows per transaction, however far behind: what the child
+                # holds in memory at once stays small (whole requests, so a big one may pass).
+                batch, rows = [], 0
+                while self._queue and rows < self.batch_rows:
+                    batch.append(self._queue.popleft())
+                    rows += len(batch[-1].probability)
                 if not batch and self._closing:
                     return
             if batch:
-                rows = sum(len(s.probability) for s in batch)
                 self._write(batch, rows)
                 with self._condition:
                     self._queued_rows -= rows
@@ -142,8 +152,9 @@ class LogWriter:
             return
         try:
             child = self._child_process()
+            self._priority.keep_up(self._queued_rows)
             send_frame(child.stdin, payload)
-            answer = read_frame(child.stdout)
+            answer = self._answer(child)
         except OSError as exc:
             answer, gone = None, f"{type(exc).__name__}: {exc}"
         else:
@@ -159,6 +170,13 @@ class LogWriter:
         with self._condition:
             self._drop(rows, "database", failure)
 
+    def _answer(self, child: subprocess.Popen) -> bytes | None:
+        """The child's answer to the batch it was sent, its priority kept to the queue's length
+        meanwhile: a batch begun in the core's idle time must not be stranded there."""
+        while not select.select([child.stdout], [], [], CATCH_UP_CHECK_SECONDS)[0]:
+            self._priority.keep_up(self._queued_rows)
+        return read_frame(child.stdout)
+
     def _child_process(self) -> subprocess.Popen:
         if self._child is None:
             # The child imports this package from where the server did.
@@ -169,6 +187,7 @@ class LogWriter:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env={**os.environ, "PYTHONPATH": path})
             send_frame(self._child.stdin, self.url.encode())
+            self._priority = ChildPriority(self._child.pid, self.catch_up_rows)
         return self._child
 
     def _stop_child(self, timeout: float) -> int | None:
