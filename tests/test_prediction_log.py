@@ -346,13 +346,11 @@ def test_a_real_server_logs_what_clients_sent_and_a_sigkill_leaves_no_half_reque
     print(f"after SIGKILL: {len(burst)} of 600 rows in the log")
 
 
-def child_after_two_rows(path: Path, wide_data, **writer_options) -> tuple[int, int]:
+def child_after_two_rows(path: Path, **writer_options) -> tuple[int, int]:
     """The log child's scheduling policy and nice value once it has written two rows."""
     writer = LogWriter(f"sqlite:///{path}", **writer_options)
     try:
-        X = wide_data[0][:2].astype(np.float32)
-        writer.submit(Scored(now(), "priority", None, MODEL_NAME, "1", X, np.array([0.1, 0.9]),
-                             0.5, 1.0))
+        writer.submit(scored(2, "priority"))
         assert writer.flush()
         pid = writer._child.pid
         return os.sched_getscheduler(pid), os.getpriority(os.PRIO_PROCESS, pid)
@@ -366,24 +364,21 @@ needs_cap_sys_nice = pytest.mark.skipif(not may_leave_idle_time(),
 
 
 @needs_cap_sys_nice
-def test_the_database_work_runs_in_the_cores_idle_time_while_the_log_keeps_up(tmp_path,
-                                                                              wide_data):
-    policy, _ = child_after_two_rows(tmp_path / "idle.sqlite", wide_data)
+def test_the_database_work_runs_in_the_cores_idle_time_while_the_log_keeps_up(tmp_path):
+    policy, _ = child_after_two_rows(tmp_path / "idle.sqlite")
     assert policy == os.SCHED_IDLE
     assert os.sched_getscheduler(os.getpid()) != os.SCHED_IDLE     # the server's own
 
 
 @needs_cap_sys_nice
-def test_a_log_fallen_behind_competes_for_the_core_at_nice_4(tmp_path, wide_data):
-    policy, niceness = child_after_two_rows(tmp_path / "behind.sqlite", wide_data,
-                                            catch_up_rows=2)
+def test_a_log_fallen_behind_competes_for_the_core_at_nice_4(tmp_path):
+    policy, niceness = child_after_two_rows(tmp_path / "behind.sqlite", catch_up_rows=2)
     assert (policy, niceness) == (os.SCHED_OTHER, LOG_PROCESS_NICENESS)
 
 
-def test_where_idle_time_could_not_be_left_the_child_stays_at_nice_4(tmp_path, wide_data,
-                                                                     monkeypatch):
+def test_where_idle_time_could_not_be_left_the_child_stays_at_nice_4(tmp_path, monkeypatch):
     monkeypatch.setattr(log_priority, "may_leave_idle_time", lambda: False)
-    policy, niceness = child_after_two_rows(tmp_path / "fixed.sqlite", wide_data)
+    policy, niceness = child_after_two_rows(tmp_path / "fixed.sqlite")
     assert (policy, niceness) == (os.SCHED_OTHER, LOG_PROCESS_NICENESS)
 
 

@@ -172,8 +172,10 @@ class LogWriter:
 
     def _answer(self, child: subprocess.Popen) -> bytes | None:
         """The child's answer to the batch it was sent, its priority kept to the queue's length
-        meanwhile: a batch begun in the core's idle time must not be stranded there."""
-        while not select.select([child.stdout], [], [], CATCH_UP_CHECK_SECONDS)[0]:
+        meanwhile: a batch begun in the core's idle time must not be stranded there. (Where the
+        child's priority is fixed, nothing to look at: the thread just waits.)"""
+        while (self._priority.adaptive
+               and not select.select([child.stdout], [], [], CATCH_UP_CHECK_SECONDS)[0]):
             self._priority.keep_up(self._queued_rows)
         return read_frame(child.stdout)
 
