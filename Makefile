@@ -2,10 +2,17 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA ?= data/train.parquet
 ROWS ?= 200000
+SEED ?= 42
+# Named by its rows and seed (config.built_in_data_path), so ROWS=N always means N rows.
+BUILT_IN := data/train-$(ROWS)rows-seed$(SEED).parquet
+# DATA=path/to/train.csv trains on your file instead (make only makes the built-in one).
+DATA ?= $(BUILT_IN)
+# The tiers that start a real component, and the long in-process tests (pyproject.toml's
+# markers); `make test-fast` runs the rest.
+NOT_FAST := server or postgres or browser or image or notebook or bench or system or slow
 
-.PHONY: setup run data train serve app test bench screenshot clean
+.PHONY: setup system run data train serve app test test-fast bench screenshot clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,16 +23,22 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 setup: $(VENV)/.installed
 
-$(DATA): | setup
-	$(PY) -m santander make-data --rows $(ROWS) --out $(DATA)
+# Debian packages the tests need (postgresql, chromium, wrk, h2load, kubectl, docker):
+# installs what is missing, as root or through sudo. `make run` needs none of them.
+system:
+	@bash scripts/system-packages.sh
+
+$(BUILT_IN): | setup
+	$(PY) -m santander make-data --rows $(ROWS) --seed $(SEED) --out $@
 
 data: $(DATA)
 
 train: setup $(DATA)
 	$(PY) -m santander train --data $(DATA)
 
-run: train
-	$(PY) -m santander serve-and-ask
+# Set-up, data, selection and export, then a server asked once; ends with where the time went.
+run:
+	@VENV=$(VENV) DATA=$(DATA) MAKE="$(MAKE)" bash scripts/run.sh
 
 serve: setup
 	$(PY) -m santander serve
@@ -39,10 +52,14 @@ screenshot: setup
 	@ls deploy/models/xgboost-model/*/model-settings.json >/dev/null 2>&1 || $(MAKE) train
 	$(PY) -m santander.app.browser --repository deploy --out docs/app.png
 
-test: setup
+test: setup system
 	$(PY) -m pytest
 
-bench: setup
+# In-process tests only: no server, no database server, no browser, no image.
+test-fast: setup
+	$(PY) -m pytest -n 2 -m "not ($(NOT_FAST))"
+
+bench: setup system
 	$(PY) -m bench.serving
 	$(PY) -m bench.selection
 	$(PY) -m bench.quality --reference

@@ -8,6 +8,8 @@
     python request.py --explain --rows 3           each row's top 5 features (log-odds)
 
 Speaks V2 only and knows nothing of training; any V2 client can do what it does.
+Exits 0 with the answer, 2 with one line saying what went wrong and what to do (as the
+santander CLI does).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from santander.v2_client import (DEFAULT_OUTPUTS, TOP_FEATURES, ClientError, infer_rest,
-                                 loaded_versions_rest, top_features, version_key)
+from santander.v2_client import (DEFAULT_OUTPUTS, START_A_SERVER, TOP_FEATURES, ClientError,
+                                 infer_rest, loaded_versions_rest, top_features, version_key)
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC = "127.0.0.1:8081"
@@ -61,12 +63,20 @@ def infer_grpc(address: str, model: str, version: str | None, X: np.ndarray,
                               request_id=request_id or "",
                               outputs=[grpcclient.InferRequestedOutput(n) for n in outputs])
     except InferenceServerException as exc:
-        raise ClientError(f"gRPC {address}: {exc.message()}") from None
+        raise grpc_error(address, exc) from None
     response = result.get_response()
     return {"id": response.id, "model_name": response.model_name,
             "model_version": response.model_version,
             "outputs": [{"name": o.name, "data": result.as_numpy(o.name).ravel().tolist()}
                         for o in response.outputs]}
+
+
+def grpc_error(address: str, exc) -> ClientError:
+    """One line for a failed gRPC call; an unreachable server says how to start one."""
+    unreachable = "UNAVAILABLE" in str(exc.status())
+    return ClientError(f"gRPC {address}: {exc.message()}"
+                       + (f"; {START_A_SERVER}, or pass the right --grpc HOST:PORT"
+                          if unreachable else ""))
 
 
 def loaded_versions_grpc(address: str, model: str) -> list[str]:
@@ -78,7 +88,7 @@ def loaded_versions_grpc(address: str, model: str) -> list[str]:
         listed = {m.get("version") for m in index if m.get("name") == model and m.get("version")}
         ready = [v for v in listed if client.is_model_ready(model, v)]
     except InferenceServerException as exc:
-        raise ClientError(f"gRPC {address}: {exc.message()}") from None
+        raise grpc_error(address, exc) from None
     return sorted(ready, key=version_key)
 
 
@@ -149,12 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print_answer(infer_rest(args.url, args.model, args.version, X, args.id,
                                     outputs=outputs, id_codes=id_codes), ids)
-    except ClientError as exc:
+    except Exception as exc:  # a refused request, a bad data file: one line either way
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a data error from the file, for instance: still one line
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 

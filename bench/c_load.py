@@ -120,7 +120,8 @@ def wrk_concurrent(url: str, rows: np.ndarray, connections: int, seconds: float,
                             "--timeout", "10s", "-s", str(folder / "post.lua"), target],
                            env=env, check=True, capture_output=True, timeout=duration + 60)
 
-        wrk(warmup_seconds)
+        if warmup_seconds > 0:
+            wrk(warmup_seconds)
         wrk(seconds)
         measured = read_wrk_result(folder / "out.txt")
     # wrk's histogram holds every answer's latency, non-2xx ones too: a row with errors is

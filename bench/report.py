@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,20 +38,68 @@ def machine() -> str:
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
 
 
-def write_section(path: str | Path, name: str, text: str) -> Path:
-    """Replace the `name` section of the file (or add it), atomically."""
-    path = Path(path)
+SUMMARY = "summary"
+MEASURED_AT = re.compile(r"^Measured on .*; (\d{4}-\d{2}-\d{2}) \d{2}:\d{2} UTC\.", re.M)
+
+
+def _replace_section(current: str, name: str, text: str, first: bool = False) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in current and end in current:
+        before, rest = current.split(start, 1)
+        return before + block + rest.split(end, 1)[1]
+    if first:       # after the title and its paragraph
+        head, _, rest = current.partition("\n\n")
+        intro, _, rest = rest.partition("\n\n")
+        return f"{head}\n\n{intro}\n\n{block}\n\n{rest}"
+    return current.rstrip() + "\n\n" + block + "\n"
+
+
+def sections(text: str) -> dict[str, str]:
+    """Every marked section's text, by name, in file order."""
+    return {name: body for name, body in re.findall(
+        r"<!-- (\w+):start -->\n(.*?)\n<!-- \1:end -->", text, re.S)}
+
+
+def summary(text: str) -> str:
+    """One screen: every target of every section, its latest figure, met or missed, and the
+    date of the run that measured it; built from the sections' own target tables."""
+    rows = []
+    for name, body in sections(text).items():
+        if name == SUMMARY:
+            continue
+        date = MEASURED_AT.search(body)
+        in_targets = False
+        for line in body.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| target"):
+                in_targets = True
+                # "target (this project's deployment, XGBoost)": the table's own subject
+                subject = re.search(r"\(([^()]*)\)\s*$", cells[0])
+                label = name + (f" ({subject.group(1).split(', ')[-1]})" if subject else "")
+            elif in_targets and line.startswith("|") and not set(line) <= set("|- "):
+                target, measured, outcome = cells[0], cells[1], cells[2]
+                rows.append(f"| {label} | {target} | {measured} | {outcome} | "
+                            f"{date.group(1) if date else '-'} |")
+            elif not line.startswith("|"):
+                in_targets = False
+    missed = sum("missed" in row for row in rows)
+    return "\n".join([
+        "## Summary", "",
+        f"{len(rows)} targets, {len(rows) - missed} met, {missed} missed. Each row is copied "
+        "from its section's target table below, by the script that wrote that section.", "",
+        "| section | target | latest figure | | measured on |",
+        "| --- | --- | --- | --- | --- |", *rows])
+
+
+def write_section(path: str | Path, name: str, text: str) -> Path:
+    """Replace the `name` section of the file (or add it), and the summary, atomically."""
+    path = Path(path)
     current = path.read_text() if path.exists() else (
         "# Benchmarks\n\nWritten by the scripts under `bench/` (see the README); "
         "each section is replaced by the script that owns it.\n")
-    if start in current and end in current:
-        before, rest = current.split(start, 1)
-        after = rest.split(end, 1)[1]
-        updated = before + block + after
-    else:
-        updated = current.rstrip() + "\n\n" + block + "\n"
+    updated = _replace_section(current, name, text)
+    updated = _replace_section(updated, SUMMARY, summary(updated), first=True)
     with staged_file(path) as staging:
         staging.write_text(updated)
     return path

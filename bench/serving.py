@@ -70,7 +70,7 @@ class Load:
 
 
 FULL = Load(rounds=5, sequential_requests=200, seconds=2.0, warmup_seconds=1.0)
-SMOKE = Load(rounds=1, sequential_requests=30, seconds=1.0, warmup_seconds=1.0)
+SMOKE = Load(rounds=1, sequential_requests=30, seconds=1.0, warmup_seconds=0.0)
 PHASES = ("sequential", "16", "64")
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from santander import config
-from santander.errors import SantanderError
+from santander.errors import DataError, SantanderError
 
 
 def _rows(text: str) -> int:
@@ -21,9 +21,10 @@ def _rows(text: str) -> int:
 def cmd_make_data(args: argparse.Namespace) -> int:
     from santander.training.data.io import write_frame, _suffix
     from santander.training.data.synthetic import generate
-    _suffix(Path(args.out))       # refuse an unsupported file type before generating
+    out = Path(args.out or config.built_in_data_path(args.rows, args.seed))
+    _suffix(out)                  # refuse an unsupported file type before generating
     frame = generate(args.rows, seed=args.seed, generator=args.generator)
-    out = write_frame(frame, args.out)
+    out = write_frame(frame, out)
     print(f"wrote {len(frame)} rows ({int(frame['target'].sum())} positive) to {out}")
     return 0
 
@@ -37,9 +38,18 @@ def _run_options(args: argparse.Namespace):
                       progress=not args.no_progress)
 
 
+def _existing_data(path: str) -> str:
+    """The data file, or an error saying how to make or bring one."""
+    if not Path(path).exists():
+        raise DataError(f"{path}: no such file; make the built-in data with `python -m "
+                        "santander make-data` (or `make data`), or bring the Kaggle train.csv "
+                        "and pass --data path/to/train.csv")
+    return path
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from santander.training.train import run
-    outcome = run(args.data, _run_options(args))
+    outcome = run(_existing_data(args.data), _run_options(args))
     _print_outcome(outcome)
     return 0
 
@@ -189,11 +199,17 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from santander.layout import list_versions
     from santander.ops.launcher import mlserver_command, server_environment
+    if not list_versions(args.repository, config.MODEL_NAME):
+        raise SantanderError(f"no versions of {config.MODEL_NAME} in {args.repository}: train "
+                             "one first (`make run`, or `python -m santander train --data "
+                             "path/to/train.csv`)")
     command = mlserver_command(args.repository)
-    env = server_environment(host=args.host, http_port=args.http_port,
+    env = server_environment(host=args.host, http_port=args.port,
                              grpc_port=args.grpc_port, metrics_port=args.metrics_port)
-    print(" ".join(command), flush=True)
+    print(f"{' '.join(command)}  (REST http://{args.host}:{args.port}, gRPC "
+          f"{args.host}:{args.grpc_port}, metrics :{args.metrics_port})", flush=True)
     os.execvpe(command[0], command, env)
     return 0  # not reached
 
@@ -231,128 +247,180 @@ def cmd_derive_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help line (an unset one says in words what it means);
+    descriptions keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+# The commands as `santander --help` lists them: by task, each with its one-line help.
+COMMAND_GROUPS = (
+    ("train", ("make-data", "train", "retrain")),
+    ("serve", ("serve", "versions", "promote", "retire")),
+    ("watch", ("outcomes", "live", "monitor", "app", "ui")),
+    ("other", ("serve-and-ask", "derive-stats")),
+)
+
+EXIT_CODES = """exit codes: 0 done; 1 a check said no (monitor: the traffic drifted);
+2 an error, said in one line with the next step (request.py uses the same codes)"""
+
+
+def _add(commands, name: str, helptext: str, func) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, description=helptext, formatter_class=_HelpFormatter)
+    sub.set_defaults(func=func, helptext=helptext)
+    return sub
+
+
+def _repository(parser: argparse.ArgumentParser, name: bool = True) -> None:
+    parser.add_argument("--repository", default=str(config.DEPLOY_DIR),
+                        help="the model repository (MLServer's folder)")
+    if name:
+        parser.add_argument("--name", default=config.MODEL_NAME, help="the served model's name")
+
+
+def _server_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=f"http://{config.SERVER_HOST}:{config.HTTP_PORT}",
+                        help="the running server's REST URL")
+
+
+def _setting(variable: str | None, default):
+    """A default that an MLSERVER_* variable, when set, replaces (so help shows what applies)."""
+    return os.environ.get(variable, default) if variable else default
+
+
+def _listen(parser: argparse.ArgumentParser, port: int, what: str,
+            variables: tuple[str, str] | None = None) -> None:
+    host_variable, port_variable = variables or (None, None)
+    parser.add_argument("--host", default=_setting(host_variable, config.SERVER_HOST),
+                        help=f"the address {what} listens on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=_setting(port_variable, port),
+                        help=f"the port {what} listens on" + (" (REST)" if variables else ""))
+
+
 def _training_options(parser: argparse.ArgumentParser) -> None:
     """Where a training run writes, and how it runs: shared by train and retrain."""
-    parser.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    parser.add_argument("--name", default=config.MODEL_NAME)
+    _repository(parser)
     parser.add_argument("--reports", default=None,
                         help="where reports go (default: the repository's reports/ folder)")
     parser.add_argument("--jobs", type=int, default=-1, help="parallel fits (-1: all cores)")
     parser.add_argument("--dask-scheduler", metavar="ADDRESS",
                         help="run the CV fits on this Dask cluster (tcp://host:8786)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="santander", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="santander", description=__doc__, epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    make = commands.add_parser("make-data", help="write the built-in synthetic training data")
-    make.add_argument("--rows", type=_rows, default=config.DEFAULT_ROWS)
-    make.add_argument("--seed", type=int, default=config.SEED)
+    make = _add(commands, "make-data", "write the built-in synthetic training data",
+                cmd_make_data)
+    make.add_argument("--rows", type=_rows, default=config.DEFAULT_ROWS, help="how many rows")
+    make.add_argument("--seed", type=int, default=config.SEED, help="the generator's seed")
     make.add_argument("--generator", choices=("santander", "alternative"), default="santander",
-                      help="the built-in data (default), or a second one with a known "
-                           "posterior for checking model quality")
-    make.add_argument("--out", default=str(config.DEFAULT_DATA), help=".csv or .parquet")
-    make.set_defaults(func=cmd_make_data)
+                      help="the built-in data, or a second one with a known posterior for "
+                           "checking model quality")
+    make.add_argument("--out", default=None, help=".csv or .parquet (default: "
+                      f"{config.built_in_data_path(rows=0, seed=0).parent}/"
+                      "train-<rows>rows-seed<seed>.parquet)")
 
-    train = commands.add_parser("train", help="select, evaluate and export a new model version")
-    train.add_argument("--data", default=str(config.DEFAULT_DATA))
+    train = _add(commands, "train", "select, evaluate and export a new model version", cmd_train)
+    train.add_argument("--data", default=str(config.DEFAULT_DATA),
+                       help="training rows: the Kaggle train.csv, or parquet of the same columns")
     train.add_argument("--quick", action="store_true",
                        help=f"{config.QUICK_ROWS} rows and reduced search spaces")
     _training_options(train)
-    train.set_defaults(func=cmd_train)
 
-    retrain = commands.add_parser("retrain", help="train the next version on new data")
+    retrain = _add(commands, "retrain", "train the next version on new data", cmd_retrain)
     source = retrain.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="the new data (.csv or .parquet)")
     source.add_argument("--from-log", action="store_true",
                         help="the logged rows whose outcome is known (santander outcomes), "
                              f"written to {config.FROM_LOG_DIR}/ first")
-    retrain.add_argument("--base", default=None, help="version to start from (default: newest)")
+    retrain.add_argument("--version", dest="base", default=None, metavar="VERSION",
+                         help="the version to start from (default: the newest)")
+    retrain.add_argument("--base", dest="base", help=argparse.SUPPRESS)   # its old name
     retrain.add_argument("--reselect", action="store_true",
                          help="rerun the whole selection instead of refitting the base's winner")
     retrain.add_argument("--append", action="store_true",
                          help="train on the base version's data plus the new data "
-                              "(default: the new data alone)")
+                              "(else the new data alone)")
     retrain.add_argument("--quick", action="store_true",
                          help=f"{config.QUICK_ROWS} rows of the new data, reduced spaces")
     _training_options(retrain)
-    retrain.set_defaults(func=cmd_retrain)
 
-    server_url = f"http://{config.SERVER_HOST}:{config.HTTP_PORT}"
-    for command, helptext, func in (
+    serve = _add(commands, "serve", "start MLServer on the model repository", cmd_serve)
+    _repository(serve, name=False)
+    _listen(serve, config.HTTP_PORT, "the server", ("MLSERVER_HOST", "MLSERVER_HTTP_PORT"))
+    serve.add_argument("--http-port", dest="port", type=int, help=argparse.SUPPRESS)  # old name
+    serve.add_argument("--grpc-port", type=int,
+                       default=_setting("MLSERVER_GRPC_PORT", config.GRPC_PORT), help="gRPC's port")
+    serve.add_argument("--metrics-port", type=int,
+                       default=_setting("MLSERVER_METRICS_PORT", config.METRICS_PORT),
+                       help="Prometheus metrics' port")
+
+    for name, helptext, func in (
             ("versions", "list versions: state, metrics, data fingerprint", cmd_versions),
             ("promote", "serve a version (a running server loads it, no restart)", cmd_promote),
             ("retire", "stop serving a version (its files stay)", cmd_retire)):
-        sub = commands.add_parser(command, help=helptext)
-        if command != "versions":
-            sub.add_argument("version")
-        sub.add_argument("--repository", default=str(config.DEPLOY_DIR))
-        sub.add_argument("--name", default=config.MODEL_NAME)
-        sub.add_argument("--url", default=server_url, help="the running server's REST URL")
-        sub.set_defaults(func=func)
+        sub = _add(commands, name, helptext, func)
+        if name != "versions":
+            sub.add_argument("version", help="the version's number")
+        _repository(sub)
+        _server_url(sub)
 
-    outcomes = commands.add_parser("outcomes", help="record ground truth for logged "
-                                   "predictions (by ID_code, or request_id and row_index)")
+    outcomes = _add(commands, "outcomes", "record ground truth for logged predictions "
+                    "(by ID_code, or request_id and row_index)", cmd_outcomes)
     outcomes.add_argument("--data", required=True, help="labels (.csv or .parquet) with target")
-    outcomes.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    outcomes.set_defaults(func=cmd_outcomes)
+    _repository(outcomes, name=False)
 
-    live = commands.add_parser("live", help="precision, recall, F1 and ROC AUC per version on "
-                               "the logged rows with a known outcome")
-    live.add_argument("--version", default=None)
-    live.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    live.add_argument("--name", default=config.MODEL_NAME)
-    live.set_defaults(func=cmd_live)
+    live = _add(commands, "live", "precision, recall, F1 and ROC AUC per version on the logged "
+                "rows with a known outcome", cmd_live)
+    live.add_argument("--version", default=None, help="one version (default: every version)")
+    _repository(live)
 
-    watch = commands.add_parser("monitor", help="drift of the logged traffic from a version's "
-                                "training rows (Evidently); exits 1 on drift")
+    watch = _add(commands, "monitor", "drift of the logged traffic from a version's training "
+                 "rows (Evidently); exits 1 on drift", cmd_monitor)
     watch.add_argument("--version", default=None,
-                       help="default: the newest version with logged rows")
+                       help="one version (default: the newest version with logged rows)")
     watch.add_argument("--since", type=_since, default=None,
                        help="only rows logged since: an ISO time (UTC) or an age (12h, 7d)")
     watch.add_argument("--threshold", type=_share, default=config.DRIFT_SHARE,
-                       help="drift when more than this share of the 201 columns drifted "
-                            f"(default {config.DRIFT_SHARE})")
-    watch.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    watch.add_argument("--name", default=config.MODEL_NAME)
+                       help="drift when more than this share of the 201 columns drifted")
+    _repository(watch)
     watch.add_argument("--reports", default=None,
                        help="where reports go (default: the repository's reports/ folder)")
-    watch.set_defaults(func=cmd_monitor)
 
-    serve = commands.add_parser("serve", help="start MLServer on the model repository")
-    serve.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    serve.add_argument("--host", default=None, help=f"default {config.SERVER_HOST}")
-    serve.add_argument("--http-port", type=int, default=None)
-    serve.add_argument("--grpc-port", type=int, default=None)
-    serve.add_argument("--metrics-port", type=int, default=None)
-    serve.set_defaults(func=cmd_serve)
+    app = _add(commands, "app", "the page to try it: score, versions, monitoring (Streamlit)",
+               cmd_app)
+    _server_url(app)
+    _repository(app, name=False)
+    _listen(app, 8501, "the page")
 
-    ask = commands.add_parser("serve-and-ask", help="start MLServer, send one request with "
-                              "request.py, stop (the end of `make run`)")
-    ask.add_argument("--repository", default=str(config.DEPLOY_DIR))
+    ui = _add(commands, "ui", "the MLflow UI on the tracked runs", cmd_ui)
+    _listen(ui, 5000, "the UI")
+
+    ask = _add(commands, "serve-and-ask", "start MLServer, send one request with request.py, "
+               "stop (the end of `make run`)", cmd_serve_and_ask)
+    _repository(ask, name=False)
     ask.add_argument("--workdir", default=".", help="MLServer writes .envs/.metrics here")
-    ask.set_defaults(func=cmd_serve_and_ask)
 
-    ui = commands.add_parser("ui", help="the MLflow UI on the tracked runs (127.0.0.1:5000)")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
-    ui.set_defaults(func=cmd_ui)
+    derive = _add(commands, "derive-stats", "(maintainers) rebuild the generator's feature "
+                  "table from the published statistics", cmd_derive_stats)
+    derive.add_argument("--source", default="../shared/santander-stats",
+                        help="the published statistics' folder")
+    derive.add_argument("--out", default=str(Path(__file__).parent / "training" / "data" /
+                                             "feature_stats.csv"), help="the table to write")
 
-    app = commands.add_parser("app", help="the page to try it: score, versions, monitoring "
-                              "(Streamlit, 127.0.0.1:8501)")
-    app.add_argument("--url", default=server_url, help="the running server's REST URL")
-    app.add_argument("--repository", default=str(config.DEPLOY_DIR))
-    app.add_argument("--host", default="127.0.0.1")
-    app.add_argument("--port", type=int, default=8501)
-    app.set_defaults(func=cmd_app)
-
-    derive = commands.add_parser("derive-stats", help="(maintainers) rebuild the generator's "
-                                 "feature table from the published statistics")
-    derive.add_argument("--source", default="../shared/santander-stats")
-    derive.add_argument("--out", default=str(Path(__file__).parent / "training" / "data" / "feature_stats.csv"))
-    derive.set_defaults(func=cmd_derive_stats)
+    helps = {name: sub.get_default("helptext") for name, sub in commands.choices.items()}
+    assert sorted(helps) == sorted(n for _, names in COMMAND_GROUPS for n in names)
+    parser.description = f"{__doc__}\n\ncommands (santander COMMAND --help for each):" + "".join(
+        f"\n  {group}:" + "".join(f"\n    {name:<14} {helps[name]}" for name in names)
+        for group, names in COMMAND_GROUPS)
     return parser
 
 

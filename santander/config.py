@@ -5,7 +5,7 @@ from pathlib import Path
 # Where things live, relative to the working directory (the repository's root for users).
 DEPLOY_DIR = Path("deploy")              # `mlserver start deploy`: settings.json + model versions
 MODELS_SUBDIR = "models"                 # versions: deploy/models/<name>/<version>/
-DEFAULT_DATA = Path("data/train.parquet")
+DATA_DIR = Path("data")
 FROM_LOG_DIR = Path("data/from-log")     # `retrain --from-log` writes the labelled rows here
 REPORTS_SUBDIR = "reports"               # reports: deploy/reports/<name>/<version>/ (per repository)
 TRACKING_DIR = Path("mlruns")            # the embedded MLflow store (MLFLOW_TRACKING_URI overrides)
@@ -17,6 +17,16 @@ RUNTIME_IMPLEMENTATION = "santander.serving.runtime.SantanderRuntime"
 
 SEED = 42
 DEFAULT_ROWS = 200_000
+
+
+def built_in_data_path(rows: int = DEFAULT_ROWS, seed: int = SEED) -> Path:
+    """Where the built-in data of `rows` rows and `seed` lives: named by both, so a small
+    first run never leaves a file that a later full run takes for its own (the Makefile's
+    DATA names the same file)."""
+    return DATA_DIR / f"train-{rows}rows-seed{seed}.parquet"
+
+
+DEFAULT_DATA = built_in_data_path()
 HOLDOUT_FRACTION = 0.2
 N_FOLDS = 5
 MIN_ROWS_PER_CLASS = 10     # a stratified 80/20 holdout and 5 folds need a few of each class
@@ -27,6 +37,10 @@ QUICK_ROWS = 4_000
 # Halving over each family's configurations: each rung keeps the best 1/HALVING_FACTOR on
 # HALVING_FACTOR times more rows, the last rung using all training rows.
 HALVING_FACTOR = 3
+
+# The slow families (extra trees and the boosters) race on 1/9 and 1/3 of the rows before their
+# full 5-fold run, and run it only if they could still win (santander/training/selection.py).
+RACE_COMPLEXITY = 3
 
 # Adaptive batching of the served model (MLServer's model-settings fields; the runtime's
 # RowBatcher applies them). A batch waits up to the window after its first request, so a
@@ -69,7 +83,9 @@ REFERENCE_ROWS = 5_000
 DRIFT_SHARE = 0.5
 MIN_MONITORED_ROWS = 100
 
-# Serving defaults (ports are not written into settings.json: MLSERVER_* variables set them).
+# Serving defaults. Neither the host nor the ports are written into settings.json: values there
+# win over MLSERVER_* variables, so `santander serve --host/--port` (which set them) and the
+# image (MLSERVER_HOST=0.0.0.0) could not change them.
 SERVER_HOST = "127.0.0.1"
 HTTP_PORT = 8080
 GRPC_PORT = 8081
@@ -78,9 +94,8 @@ METRICS_PORT = 8082
 # The server settings export writes into a new repository (deploy/settings.json holds the
 # same; a test keeps them equal).
 SERVER_SETTINGS = {
-    # Ports are left out on purpose: values here would override MLSERVER_* variables.
+    # Host and ports are left out on purpose: values here would override MLSERVER_* variables.
     "debug": False,
-    "host": SERVER_HOST,
     "parallel_workers": 0,    # one process: a worker pool halves throughput on 2 cores
     "load_models_at_startup": True,
     # Answers are a few hundred bytes: compressing them costs time and saves nothing

@@ -19,6 +19,11 @@ class ClientError(Exception):
     """A failed request, reported as one line."""
 
 
+# What to do when nothing answers: the end of an "unreachable" error line.
+START_A_SERVER = ("start one with `python -m santander serve` (after `make run`, which trains "
+                  "a version)")
+
+
 def infer_rest(url: str, model: str, version: str | None, X: np.ndarray,
                request_id: str | None = None, timeout: float = 30.0,
                outputs: tuple[str, ...] = DEFAULT_OUTPUTS,
@@ -60,7 +65,8 @@ def _call(url: str, path: str, body: dict | None, timeout: float) -> dict[str, A
         raise ClientError(f"HTTP {exc.code} from {url}{path}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ClientError(f"cannot reach {url}{path}: {reason}") from None
+        raise ClientError(f"cannot reach {url}{path}: {reason}; {START_A_SERVER}, "
+                          "or pass the right --url") from None
 
 
 def loaded_versions_rest(url: str, model: str) -> list[str]:
@@ -71,7 +77,8 @@ def loaded_versions_rest(url: str, model: str) -> list[str]:
         with urllib.request.urlopen(request, timeout=30) as response:
             index = json.loads(response.read())
     except (urllib.error.URLError, OSError) as exc:
-        raise ClientError(f"cannot list versions at {url}: {getattr(exc, 'reason', exc)}") from None
+        raise ClientError(f"cannot list versions at {url}: {getattr(exc, 'reason', exc)}; "
+                          f"{START_A_SERVER}, or pass the right --url") from None
     listed = {str(item.get("version")) for item in index
               if item.get("name") == model and item.get("version")}
     ready = []

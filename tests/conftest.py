@@ -7,9 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+from tests.v2_strategies import PROFILE_SCALE
 
 from santander.training.data.io import write_frame
 from santander.training.data.synthetic import generate
+
+# HYPOTHESIS_PROFILE=quick | default | thorough scales every property test's example count.
+for _profile in PROFILE_SCALE:
+    hypothesis_settings.register_profile(_profile, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_STATS = SHARED / "santander-stats"

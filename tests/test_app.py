@@ -21,7 +21,7 @@ from santander.prediction_log import connect
 from santander.schema import FEATURES, ID_COLUMN
 from santander.training.candidates import get_family
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from santander.app.browser import running_app, score_prefilled_row
 from santander.ops.launcher import running_server
 from tests.helpers import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.server, pytest.mark.browser]
 
 
 def test_chromium_scores_the_prefilled_row_as_request_py_does(trained_repository, tmp_path):

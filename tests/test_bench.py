@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.bench
 
 
 def target_rows(text: str) -> list[tuple[str, str, str]]:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from santander.serving.codec import (RequestError, check_request_id, decode_features,
                                      requested_outputs)
-from v2_strategies import FINITE_ROWS, bodies
+from v2_strategies import FINITE_ROWS, bodies, examples
 
 def parsed(body: dict) -> InferenceRequest | None:
     try:
@@ -29,7 +29,7 @@ def parsed(body: dict) -> InferenceRequest | None:
         return None
 
 
-@settings(max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies())
 def test_the_codec_answers_or_refuses_every_request(body):
     request = parsed(body)
@@ -48,7 +48,7 @@ def test_the_codec_answers_or_refuses_every_request(body):
     assert np.isfinite(X).all()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(FINITE_ROWS, st.sampled_from(["FP32", "FP64"]), st.booleans())
 def test_any_finite_fp32_rows_decode_exactly_as_tensor_or_columns(rows, datatype, as_columns):
     X = np.array(rows, dtype=np.float32)
@@ -77,7 +77,7 @@ def runtime(wide_data, tmp_path_factory):
     return model
 
 
-@settings(max_examples=1_000, deadline=None,
+@settings(max_examples=examples(300), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(body=bodies())
 def test_the_runtime_answers_or_refuses_with_a_4xx_every_request(runtime, body):

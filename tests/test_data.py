@@ -48,6 +48,7 @@ def test_generated_statistics_match_the_published_ones(large_sample):
             assert np.abs(error).max() < tolerance, (cls, q, np.abs(error).max())
 
 
+@pytest.mark.slow
 def test_generated_features_are_weakly_predictive_and_independent_given_class(large_sample):
     X = large_sample[list(FEATURES)].to_numpy()
     y = large_sample["target"].to_numpy()

@@ -22,9 +22,9 @@ from santander.export import export_version
 from santander.ops.launcher import running_server
 from santander.serving.loader import load_version
 from santander.training.candidates import get_family
-from v2_strategies import bodies
+from v2_strategies import bodies, examples
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 PATH = f"/v2/models/{MODEL_NAME}/infer"
 # gRPC codes that mean the server failed, not the request.
@@ -84,7 +84,7 @@ def test_raw_rest_bodies_get_a_client_error(live):
     assert status == 413 and b"at most" in answer, answer[:300]
 
 
-@settings(max_examples=700, deadline=None, database=None,
+@settings(max_examples=examples(700), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(body=bodies())
 def test_generated_rest_requests_never_get_a_server_error(live, body):
@@ -116,7 +116,7 @@ RAW_MUTATIONS = st.sampled_from([
     ("FP32", [1, 200], [np.full(200, np.nan, "<f4").tobytes()])])
 
 
-@settings(max_examples=400, deadline=None, database=None,
+@settings(max_examples=examples(400), deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(body=bodies(), use_raw=st.booleans(), mutation=st.none() | RAW_MUTATIONS,
        extra_inputs=st.integers(0, 2))

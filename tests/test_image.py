@@ -42,7 +42,7 @@ def test_image_requirements_are_pinned_by_the_top_level_requirements():
         assert version in ("", top[name]), f"{name}=={version} disagrees with requirements.txt"
 
 
-@pytest.mark.slow
+@pytest.mark.image
 def test_deploy_image_builds_runs_as_non_root_and_answers_request_py(trained_repository,
                                                                     small_csv):
     root, outcome = trained_repository

@@ -16,6 +16,7 @@ import yaml
 
 from conftest import SHARED, require_shared
 
+pytestmark = pytest.mark.system       # kubectl renders the manifests (`make system` installs it)
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 CRDS = SHARED / "kserve-crds"

@@ -21,7 +21,7 @@ def test_notebook_is_committed_without_outputs():
     assert any("parameters" in c["metadata"].get("tags", []) for c in notebook["cells"])
 
 
-@pytest.mark.slow
+@pytest.mark.notebook
 def test_notebook_executes_in_quick_mode(small_csv, tmp_path):
     import papermill
     out = tmp_path / "executed.ipynb"

@@ -112,6 +112,7 @@ def test_every_scored_row_is_logged_as_answered_in_the_repository_sqlite_file(ve
     assert len(anonymous) == 2 and anonymous["id_code"].isna().all()
 
 
+@pytest.mark.postgres
 def test_a_real_postgres_server_holds_the_same_log(version, wide_data, monkeypatch):
     with postgres_server() as url:
         monkeypatch.setenv(LOG_URL_ENV, url)
@@ -292,7 +293,7 @@ def _post_rows(url: str, X: np.ndarray, request_id: str) -> int:
         return response.status
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_a_real_server_logs_what_clients_sent_and_a_sigkill_leaves_no_half_request(
         trained_repository, tmp_path):
     import shutil

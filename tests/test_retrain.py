@@ -71,6 +71,7 @@ def test_retrain_append_trains_on_base_rows_plus_new_rows(repository, new_parque
     assert [v.number for v in list_versions(repository)] == [1, 2]
 
 
+@pytest.mark.slow
 def test_retrain_reselect_reruns_the_whole_selection(repository, new_parquet, tmp_path):
     outcome = retrain(new_parquet, reselect=True, options=quick_options(repository, tmp_path))
     assert len(outcome.report["candidates"]) == len(FAMILIES)
@@ -104,7 +105,7 @@ def test_bad_retrain_data_is_one_line_and_writes_nothing(case, repository, tmp_p
 
 
 def test_unknown_base_version_names_the_versions_that_exist(repository, new_parquet, capsys):
-    assert main(["retrain", "--data", str(new_parquet), "--base", "7",
+    assert main(["retrain", "--data", str(new_parquet), "--version", "7",
                  "--repository", str(repository)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "error: model 'xgboost-model' has no version 7 (versions: 1)"
@@ -115,7 +116,7 @@ def test_append_refuses_base_data_that_changed_since(repository, tmp_path, capsy
     retrain(first, options=quick_options(repository, tmp_path))   # version 2, on first
     write_frame(generate(1_500, seed=32), first)                   # first is rewritten
     later = write_frame(generate(1_500, seed=33), tmp_path / "later.parquet")
-    assert main(["retrain", "--data", str(later), "--append", "--base", "2", "--quick",
+    assert main(["retrain", "--data", str(later), "--append", "--version", "2", "--quick",
                  "--no-progress", "--repository", str(repository),
                  "--reports", str(tmp_path / "reports")]) == 2
     err = capsys.readouterr().err

@@ -102,3 +102,40 @@ def test_selection_runs_on_a_dask_cluster(split):
         assert a.family == b.family
         np.testing.assert_allclose(a.fold_f1, b.fold_f1)
         assert a.threshold == pytest.approx(b.threshold)
+
+
+def test_the_race_projection_continues_the_learning_curve_plus_one_standard_error():
+    from santander.training.selection import CandidateResult, race_projection
+
+    def rung(fold_f1):
+        return CandidateResult("xgboost", {}, 0.5, fold_f1, [0.8] * 5, [0.4] * 5, 1.0, 100)
+    small, large = rung([0.40, 0.42, 0.44, 0.46, 0.48]), rung([0.50] * 5)
+    # 0.50 + (0.50 - 0.44) + hypot(2 * 0, standard error of the small rung)
+    assert race_projection(small, large) == pytest.approx(
+        0.56 + np.std([0.40, 0.42, 0.44, 0.46, 0.48], ddof=1) / np.sqrt(5))
+
+
+def test_a_slow_family_that_cannot_win_is_raced_out_on_a_third_of_the_rows():
+    from santander.training.data.synthetic import generate
+    frame = generate(6_000, seed=11)          # a rung at 1/9 needs 500 rows
+    X, y = frame.filter(like="var_").to_numpy(np.float32), frame["target"].to_numpy()
+    families = [get_family("naive_bayes"), get_family("extra_trees")]
+    ranking = select(X, y, families, quick=True, progress=False, race=True).ranking
+    [full], [raced] = ranking[:1], ranking[1:]
+    assert full.family == "naive_bayes" and full.rows == len(y) and full.race is None
+    # Scored on 1/9 and 1/3 of the rows, never on all of them.
+    assert [h["rows"] for h in raced.halving] == [len(y) // 9, len(y) // 3] == [
+        len(y) // 9, raced.rows]
+    assert raced.race["projected_f1"] < raced.race["best_f1"] == full.f1
+    assert raced.summary()["raced_out"] == raced.race
+
+
+def test_nothing_races_in_quick_mode_or_against_no_other_family(small_frame):
+    X = small_frame.filter(like="var_").to_numpy(np.float32)[:1_500]
+    y = small_frame["target"].to_numpy()[:1_500]
+    assert all(r.rows == len(y) and r.race is None for r in select(
+        X, y, [get_family("naive_bayes"), get_family("extra_trees")], quick=True,
+        progress=False).ranking)
+    [alone] = select(X, y, [get_family("extra_trees")], quick=True, progress=False,
+                     race=True).ranking
+    assert alone.rows == len(y) and alone.race is None

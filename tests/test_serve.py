@@ -18,7 +18,7 @@ from santander.ops.launcher import running_server
 
 from helpers import ROOT, client, exported_model, infer_grpc
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_request_py_prints_one_answer_and_fails_in_one_line(server, capsys):
     assert client.main(["--url", srv.http_url]) == 0
     out = capsys.readouterr().out
     assert "probability" in out and "label" in out and "version 1" in out
-    assert client.main(["--url", srv.http_url, "--model", "missing-model"]) == 1
+    assert client.main(["--url", srv.http_url, "--model", "missing-model"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "404" in err and "missing-model" in err
 

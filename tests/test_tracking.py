@@ -35,6 +35,7 @@ def test_training_run_is_tracked_and_reads_back(trained_repository, tracking_sto
     assert sorted(m.step for m in folds) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_tracking_failure_warns_and_the_version_is_still_exported(small_parquet, tmp_path,
                                                                   monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////proc/no-such-dir/mlflow.db")
@@ -45,7 +46,7 @@ def test_tracking_failure_warns_and_the_version_is_still_exported(small_parquet,
     assert (outcome.version_dir / "model-settings.json").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_ui_command_serves_the_mlflow_ui_on_localhost(tmp_path):
     import subprocess
     import sys

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from santander.config import MODEL_NAME
 from santander.serving.loader import load_version
@@ -47,6 +48,7 @@ def test_quick_run_exports_a_version_and_a_report(trained_repository, small_parq
     assert f1_score(split.y_holdout, proba >= threshold) == np.float64(report["holdout"]["f1"])
 
 
+@pytest.mark.slow
 def test_cli_make_data_then_train_prints_version_and_report(tmp_path, capsys):
     data = tmp_path / "train.csv"
     assert main(["make-data", "--rows", "2500", "--seed", "5", "--out", str(data)]) == 0

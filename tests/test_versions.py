@@ -26,7 +26,7 @@ from santander.layout import list_versions
 
 from helpers import client
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 
 def _infer(url: str, X: np.ndarray, version: str | None = None) -> tuple[int, dict]:

@@ -4,8 +4,20 @@ Shared by the in-process property tests and the live fuzz test."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from hypothesis import strategies as st
+
+# Example counts come from a profile (HYPOTHESIS_PROFILE, registered in conftest.py): each
+# test names its count at the default profile, and `examples` scales it.
+PROFILE_SCALE = {"quick": 0.1, "default": 1.0, "thorough": 5.0}
+
+
+def examples(default_count: int) -> int:
+    """How many examples a test runs under the current profile."""
+    scale = PROFILE_SCALE[os.environ.get("HYPOTHESIS_PROFILE", "default")]
+    return max(10, round(default_count * scale))
 
 FP32_MAX = float(np.finfo(np.float32).max)
 DATATYPES = ["FP32", "FP64", "FP16", "INT64", "INT32", "UINT8", "BOOL", "BYTES", "fp32", ""]

@@ -6,6 +6,14 @@ pool over all families keeps both cores busy. So the halving is done here, on to
 fold loop: each family's configurations are first compared on nested stratified subsamples
 (1/9, 1/3 of the rows ...) and only the best third moves on; each family's survivor gets the
 full 5-fold CV. Fold jobs run through joblib, so the run can use a Dask cluster unchanged.
+
+The slow families (complexity >= RACE_COMPLEXITY) race before their full run: each is scored
+by 5-fold CV on 1/9 and on 1/3 of the rows, and goes on to the full 5-fold CV only if it could
+still win. Its learning curve is extrapolated, linear in log(rows), to all rows (learning curves
+flatten, so this overestimates), plus one standard error; a family whose projection stays below
+the best full-CV F1 of the other families is raced out and ranked after them, with the figures
+of its 1/3 rung. Without another family to race against (a retrain of one family), or in quick
+mode, nothing races.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from santander.training.candidates import FAMILIES, Family, get_family
-from santander.config import HALVING_FACTOR, N_FOLDS, SEED
+from santander.config import HALVING_FACTOR, N_FOLDS, RACE_COMPLEXITY, SEED
 
 
 def tune_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
@@ -50,10 +58,16 @@ class CandidateResult:
     rows: int
     halving: list[dict[str, Any]] = field(default_factory=list)
     oof_proba: np.ndarray | None = field(default=None, repr=False)
+    # Raced out before its full run: its projection at all rows and what it raced against.
+    race: dict[str, float] | None = None
 
     @property
     def f1(self) -> float:
         return float(np.mean(self.fold_f1))
+
+    @property
+    def f1_standard_error(self) -> float:
+        return float(np.std(self.fold_f1, ddof=1) / np.sqrt(len(self.fold_f1)))
 
     def summary(self) -> dict[str, Any]:
         def stat(values: list[float]) -> dict[str, float]:
@@ -64,7 +78,7 @@ class CandidateResult:
             "pr_auc": stat(self.fold_pr_auc), "fit_seconds": self.fit_seconds,
             "rows": self.rows, "folds": {"f1": self.fold_f1, "roc_auc": self.fold_roc_auc,
                                         "pr_auc": self.fold_pr_auc},
-            "halving": self.halving,
+            "halving": self.halving, "raced_out": self.race,
         }
 
 
@@ -111,6 +125,24 @@ def _halving_plan(family: Family, n_rows: int, quick: bool, min_rows: int) -> li
         rows = max(min_rows, n_rows // HALVING_FACTOR ** (n_rungs - 1 - rung))
         plan.append((configs, min(rows, n_rows)))
         configs = max(1, math.ceil(configs / HALVING_FACTOR))
+    return plan
+
+
+def race_projection(small: CandidateResult, large: CandidateResult) -> float:
+    """An optimistic F1 at HALVING_FACTOR times `large`'s rows, from two rungs HALVING_FACTOR
+    apart: the learning curve continued in a straight line in log(rows), plus one standard
+    error of that extrapolation (2a - b, from the two rungs' fold spreads)."""
+    step = large.f1 - small.f1
+    error = np.hypot(2 * large.f1_standard_error, small.f1_standard_error)
+    return float(large.f1 + step + error)
+
+
+def _with_race_rungs(plan: list[tuple[int, int]], min_rows: int) -> list[tuple[int, int]]:
+    """A plan with at least two rungs below all rows (1/9 and 1/3 of them), for the race."""
+    plan = list(plan)
+    while len(plan) < 3 and plan[0][1] // HALVING_FACTOR >= min_rows:
+        configs, rows = plan[0]
+        plan.insert(0, (configs, rows // HALVING_FACTOR))
     return plan
 
 
@@ -168,49 +200,97 @@ class ModelSearch:
 
     def __init__(self, families: Iterable[Family] = FAMILIES, quick: bool = False,
                  n_jobs: int = -1, dask_scheduler: str | None = None, progress: bool = True,
-                 seed: int = SEED):
+                 seed: int = SEED, race: bool | None = None):
         self.families = families
         self.quick = quick
         self.n_jobs = n_jobs
         self.dask_scheduler = dask_scheduler
         self.progress = progress
         self.seed = seed
+        self.race = race            # None: race unless quick
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "ModelSearch":
         families = list(self.families)
         order = nested_order(y, self.seed)
         min_rows = min(len(y), max(500, 20 * N_FOLDS))
         plans = {f.name: _halving_plan(f, len(y), self.quick, min_rows) for f in families}
-        n_stages = max(len(plan) for plan in plans.values())
+        racing = self._racing(families, plans, min_rows)
+        for name in racing:
+            plans[name] = _with_race_rungs(plans[name], min_rows)
+        # First the racers' rungs below all rows beside everyone else's whole plan, then
+        # the full run of the racers that could still win.
+        first = {name: plan[:-1] if name in racing else plan for name, plan in plans.items()}
         survivors = {f.name: f.configurations(self.quick) for f in families}
         history: dict[str, list[dict[str, Any]]] = {f.name: [] for f in families}
-        final: list[CandidateResult] = []
+        self.ranking_ = []
         with ExitStack() as stack:
             pool = self._pool(stack)
             bar = stack.enter_context(tqdm(
                 total=sum(c * N_FOLDS for plan in plans.values() for c, _ in plan),
                 desc="cross-validation", unit="fit", disable=not self.progress))
-            for stage in range(n_stages):
-                rungs = []
-                for family in families:
-                    # Every family's last rung (all rows) falls on the last stage.
-                    plan = plans[family.name]
-                    if stage >= n_stages - len(plan):
-                        _, n_rows = plan[stage - (n_stages - len(plan))]
-                        rungs.append(self._rung(family, np.sort(order[:n_rows]), y,
-                                                survivors[family.name]))
-                oof, seconds = self._run(pool, rungs, X, y, bar)
-                for rung in rungs:
-                    scored = self._score(rung, y, oof, seconds, history[rung.family.name])
-                    if stage == n_stages - 1:
-                        final.append(scored[0])
-                    keep = max(1, math.ceil(len(rung.configs) / HALVING_FACTOR))
-                    survivors[rung.family.name] = [c.params for c in scored[:keep]]
+            last = self._stages(pool, families, first, survivors, history, order, X, y, bar)
+            final = [last[f.name] for f in families if f.name not in racing]
+            best = max((r.f1 for r in final), default=None)
+            stayed = []
+            for name in racing:
+                small, large = (next(h for h in history[name][::-1] if h["rows"] == rows and
+                                     h["params"] == last[name].params)["result"]
+                                for rows in (plans[name][-3][1], plans[name][-2][1]))
+                projection = race_projection(small, large)
+                if projection < best:
+                    last[name].race = {"projected_f1": projection, "best_f1": best,
+                                       "rows": large.rows}
+                    bar.update(N_FOLDS)
+                else:
+                    stayed.append(name)
+            if stayed:
+                rest = {name: plans[name][-1:] for name in stayed}
+                last.update(self._stages(pool, families, rest, survivors, history, order, X,
+                                         y, bar))
+                final += [last[name] for name in stayed]
+        for entries in history.values():
+            for entry in entries:
+                entry.pop("result")
         complexity = {f.name: f.complexity for f in families}
-        self.ranking_ = sorted(final, key=lambda r: (-r.f1, complexity[r.family]))
+        raced_out = [last[name] for name in racing if last[name].race]
+        self.ranking_ = (sorted(final, key=lambda r: (-r.f1, complexity[r.family]))
+                         + sorted(raced_out, key=lambda r: -r.f1))
         self.winner_ = self.ranking_[0]
         self.result_ = SelectionResult(ranking=self.ranking_)
         return self
+
+    def _racing(self, families: list[Family], plans: dict, min_rows: int) -> list[str]:
+        """The families that race: slow ones, when another family runs in full beside them
+        and their data allows a rung at 1/9 of the rows."""
+        if not (self.race if self.race is not None else not self.quick):
+            return []
+        slow = [f.name for f in families if f.complexity >= RACE_COMPLEXITY
+                and len(_with_race_rungs(plans[f.name], min_rows)) >= 3]
+        return slow if len(slow) < len(families) else []
+
+    def _stages(self, pool, families: list[Family], plans: dict, survivors: dict,
+                history: dict, order: np.ndarray, X: np.ndarray, y: np.ndarray, bar
+                ) -> dict[str, CandidateResult]:
+        """Every family's rungs of `plans`, stage by stage, each family's last rung on the last
+        stage; each rung keeps the configurations the plan's next rung has room for. Returns
+        each family's best candidate on its last rung."""
+        n_stages = max(len(plan) for plan in plans.values())
+        last = {}
+        for stage in range(n_stages):
+            rungs = []
+            for family in families:
+                plan = plans.get(family.name, [])
+                if stage >= n_stages - len(plan):
+                    _, n_rows = plan[stage - (n_stages - len(plan))]
+                    rungs.append(self._rung(family, np.sort(order[:n_rows]), y,
+                                            survivors[family.name]))
+            oof, seconds = self._run(pool, rungs, X, y, bar)
+            for rung in rungs:
+                scored = self._score(rung, y, oof, seconds, history[rung.family.name])
+                last[rung.family.name] = scored[0]
+                keep = max(1, math.ceil(len(rung.configs) / HALVING_FACTOR))
+                survivors[rung.family.name] = [c.params for c in scored[:keep]]
+        return last
 
     def _pool(self, stack: ExitStack) -> Parallel:
         if self.dask_scheduler:
@@ -251,19 +331,23 @@ class ModelSearch:
         scored = []
         for c, params in enumerate(rung.configs):
             threshold, f1s, rocs, prs = _score_oof(truth, oof[(name, c)], rung.folds)
-            history.append({"rows": int(len(rung.rows)), "params": params,
-                            "f1": float(np.mean(f1s)), "threshold": threshold})
-            scored.append(CandidateResult(
+            result = CandidateResult(
                 family=name, params=params, threshold=threshold, fold_f1=f1s,
                 fold_roc_auc=rocs, fold_pr_auc=prs,
                 fit_seconds=float(np.mean(seconds[(name, c)])), rows=int(len(rung.rows)),
-                halving=history, oof_proba=oof[(name, c)]))
+                halving=history, oof_proba=oof[(name, c)])
+            # "result" is the race's, until the search ends.
+            history.append({"rows": int(len(rung.rows)), "params": params,
+                            "f1": float(np.mean(f1s)), "threshold": threshold,
+                            "result": result})
+            scored.append(result)
         return sorted(scored, key=lambda result: -result.f1)
 
 
 def select(X: np.ndarray, y: np.ndarray, families: Iterable[Family] = FAMILIES,
            quick: bool = False, n_jobs: int = -1, dask_scheduler: str | None = None,
-           progress: bool = True, seed: int = SEED) -> SelectionResult:
+           progress: bool = True, seed: int = SEED, race: bool | None = None
+           ) -> SelectionResult:
     """ModelSearch(...).fit(X, y).result_: the families ranked by mean 5-fold F1."""
     return ModelSearch(families, quick=quick, n_jobs=n_jobs, dask_scheduler=dask_scheduler,
-                       progress=progress, seed=seed).fit(X, y).result_
+                       progress=progress, seed=seed, race=race).fit(X, y).result_

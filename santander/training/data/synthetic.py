@@ -34,11 +34,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from santander.config import DEFAULT_ROWS, SEED, built_in_data_path
 from santander.schema import FEATURES, ID_COLUMN, REAL_POSITIVE_RATE, TARGET_COLUMN
 from santander.training.data.stats import load_feature_table
 
@@ -332,3 +334,13 @@ def generate(rows: int, seed: int = 0, positive_rate: float = REAL_POSITIVE_RATE
              generator: str = "santander") -> pd.DataFrame:
     """`rows` rows with the real file's columns; the same (rows, seed) gives the same frame."""
     return GENERATORS[generator](positive_rate=positive_rate).sample(rows, seed)
+
+
+def built_in_data(rows: int = DEFAULT_ROWS, seed: int = SEED) -> Path:
+    """The built-in data file of `rows` rows drawn with `seed`, written if it is not there yet
+    (named by both: config.built_in_data_path, the file `make data ROWS=N` writes too)."""
+    from santander.frames import write_frame
+    path = built_in_data_path(rows, seed)
+    if not path.exists():
+        write_frame(generate(rows, seed=seed), path)
+    return path
