@@ -46,7 +46,7 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
     from santander.training.candidates import get_family
     from santander.schema import FEATURES
     from santander.training.data.synthetic import GENERATORS, generate
-    from santander.training.selection import select, tune_threshold
+    from santander.training.selection import nested_order, select, tune_threshold
 
     model = GENERATORS[generator]()
     train = generate(rows, seed=42, generator=generator)
@@ -69,9 +69,12 @@ def run_case(generator: str, rows: int, smoke: bool) -> dict:
         family = get_family(candidate.family)
         estimator = fitted[candidate.family] = family.build(**candidate.params).fit(X, y)
         proba = estimator.predict_proba(X_fresh)[:, 1]
+        # A family raced out was cross-validated on the selection's first rows only.
+        cv_rows = np.sort(nested_order(y)[:candidate.rows])
         families.append({
             "family": candidate.family, "params": candidate.params,
-            "cv": Score(float(roc_auc_score(y, candidate.oof_proba)), candidate.f1),
+            "raced_out_at": candidate.rows if candidate.race else None,
+            "cv": Score(float(roc_auc_score(y[cv_rows], candidate.oof_proba)), candidate.f1),
             "fresh": Score(float(roc_auc_score(y_fresh, proba)),
                            _f1_at(y_fresh, proba, candidate.threshold))})
     winner = selection.winner
@@ -167,6 +170,8 @@ def render(cases: list[dict], reference: dict[str, float] | None, reference_rows
                   "fresh F1 | ratio |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for f in case["families"]:
             name = f"**{f['family']}** (served)" if f["family"] == case["winner"] else f["family"]
+            if f.get("raced_out_at"):
+                name += f" (raced out: CV on {f['raced_out_at']:,} rows)"
             cells = []
             for side in ("cv", "fresh"):
                 cells += [f"{f[side].roc_auc:.4f}", f"{f[side].roc_auc / bayes[side].roc_auc:.3f}",

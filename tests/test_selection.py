@@ -104,15 +104,17 @@ def test_selection_runs_on_a_dask_cluster(split):
         assert a.threshold == pytest.approx(b.threshold)
 
 
-def test_the_race_projection_continues_the_learning_curve_plus_one_standard_error():
+def test_the_race_projection_continues_the_learning_curve_with_a_margin():
+    from santander.config import RACE_CURVE_DECAY, RACE_STANDARD_ERRORS
     from santander.training.selection import CandidateResult, race_projection
 
     def rung(fold_f1):
         return CandidateResult("xgboost", {}, 0.5, fold_f1, [0.8] * 5, [0.4] * 5, 1.0, 100)
     small, large = rung([0.40, 0.42, 0.44, 0.46, 0.48]), rung([0.50] * 5)
-    # 0.50 + (0.50 - 0.44) + hypot(2 * 0, standard error of the small rung)
+    # 0.50 + decay * (0.50 - 0.44), plus the margin: the small rung's spread alone, here.
+    error = RACE_CURVE_DECAY * np.std([0.40, 0.42, 0.44, 0.46, 0.48], ddof=1) / np.sqrt(5)
     assert race_projection(small, large) == pytest.approx(
-        0.56 + np.std([0.40, 0.42, 0.44, 0.46, 0.48], ddof=1) / np.sqrt(5))
+        0.50 + RACE_CURVE_DECAY * 0.06 + RACE_STANDARD_ERRORS * error)
 
 
 def test_a_slow_family_that_cannot_win_is_raced_out_on_a_third_of_the_rows():

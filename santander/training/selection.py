@@ -9,15 +9,16 @@ full 5-fold CV. Fold jobs run through joblib, so the run can use a Dask cluster 
 
 The slow families (complexity >= RACE_COMPLEXITY) race before their full run: each is scored
 by 5-fold CV on 1/9 and on 1/3 of the rows, and goes on to the full 5-fold CV only if it could
-still win. Its learning curve is extrapolated, linear in log(rows), to all rows (learning curves
-flatten, so this overestimates), plus one standard error; a family whose projection stays below
-the best full-CV F1 of the other families is raced out and ranked after them, with the figures
-of its 1/3 rung. Without another family to race against (a retrain of one family), or in quick
-mode, nothing races.
+still win. Its learning curve is projected to all rows (`race_projection`), with a margin of
+standard errors; a family whose projection stays below the best full-CV F1 of the other
+families is raced out and ranked after them, with the figures of its 1/3 rung (the report
+says so). Without another family to race against (a retrain of one family), or in quick mode,
+nothing races.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from contextlib import ExitStack
@@ -32,7 +33,8 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from santander.training.candidates import FAMILIES, Family, get_family
-from santander.config import HALVING_FACTOR, N_FOLDS, RACE_COMPLEXITY, SEED
+from santander.config import (HALVING_FACTOR, N_FOLDS, RACE_COMPLEXITY, RACE_CURVE_DECAY,
+                              RACE_STANDARD_ERRORS, SEED)
 
 
 def tune_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
@@ -130,11 +132,17 @@ def _halving_plan(family: Family, n_rows: int, quick: bool, min_rows: int) -> li
 
 def race_projection(small: CandidateResult, large: CandidateResult) -> float:
     """An optimistic F1 at HALVING_FACTOR times `large`'s rows, from two rungs HALVING_FACTOR
-    apart: the learning curve continued in a straight line in log(rows), plus one standard
-    error of that extrapolation (2a - b, from the two rungs' fold spreads)."""
-    step = large.f1 - small.f1
-    error = np.hypot(2 * large.f1_standard_error, small.f1_standard_error)
-    return float(large.f1 + step + error)
+    apart: the next step of the learning curve gains RACE_CURVE_DECAY times the last step's
+    gain, and RACE_STANDARD_ERRORS standard errors of that projection are added (from the two
+    rungs' fold spreads)."""
+    decay = RACE_CURVE_DECAY
+    projection = large.f1 + decay * (large.f1 - small.f1)
+    error = np.hypot((1 + decay) * large.f1_standard_error, decay * small.f1_standard_error)
+    return float(projection + RACE_STANDARD_ERRORS * error)
+
+
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
 
 
 def _with_race_rungs(plan: list[tuple[int, int]], min_rows: int) -> list[tuple[int, int]]:
@@ -222,19 +230,19 @@ class ModelSearch:
         first = {name: plan[:-1] if name in racing else plan for name, plan in plans.items()}
         survivors = {f.name: f.configurations(self.quick) for f in families}
         history: dict[str, list[dict[str, Any]]] = {f.name: [] for f in families}
-        self.ranking_ = []
+        scored: dict[tuple[str, int, str], CandidateResult] = {}   # (family, rows, params)
         with ExitStack() as stack:
             pool = self._pool(stack)
             bar = stack.enter_context(tqdm(
                 total=sum(c * N_FOLDS for plan in plans.values() for c, _ in plan),
                 desc="cross-validation", unit="fit", disable=not self.progress))
-            last = self._stages(pool, families, first, survivors, history, order, X, y, bar)
+            last = self._stages(pool, families, first, survivors, history, scored, order, X,
+                                y, bar)
             final = [last[f.name] for f in families if f.name not in racing]
             best = max((r.f1 for r in final), default=None)
             stayed = []
             for name in racing:
-                small, large = (next(h for h in history[name][::-1] if h["rows"] == rows and
-                                     h["params"] == last[name].params)["result"]
+                small, large = (scored[name, rows, _key(last[name].params)]
                                 for rows in (plans[name][-3][1], plans[name][-2][1]))
                 projection = race_projection(small, large)
                 if projection < best:
@@ -245,12 +253,9 @@ class ModelSearch:
                     stayed.append(name)
             if stayed:
                 rest = {name: plans[name][-1:] for name in stayed}
-                last.update(self._stages(pool, families, rest, survivors, history, order, X,
-                                         y, bar))
+                last.update(self._stages(pool, families, rest, survivors, history, scored,
+                                         order, X, y, bar))
                 final += [last[name] for name in stayed]
-        for entries in history.values():
-            for entry in entries:
-                entry.pop("result")
         complexity = {f.name: f.complexity for f in families}
         raced_out = [last[name] for name in racing if last[name].race]
         self.ranking_ = (sorted(final, key=lambda r: (-r.f1, complexity[r.family]))
@@ -269,11 +274,11 @@ class ModelSearch:
         return slow if len(slow) < len(families) else []
 
     def _stages(self, pool, families: list[Family], plans: dict, survivors: dict,
-                history: dict, order: np.ndarray, X: np.ndarray, y: np.ndarray, bar
-                ) -> dict[str, CandidateResult]:
+                history: dict, scored: dict, order: np.ndarray, X: np.ndarray, y: np.ndarray,
+                bar) -> dict[str, CandidateResult]:
         """Every family's rungs of `plans`, stage by stage, each family's last rung on the last
-        stage; each rung keeps the configurations the plan's next rung has room for. Returns
-        each family's best candidate on its last rung."""
+        stage; each rung keeps the best third of its configurations. Every candidate scored
+        goes into `scored`; returns each family's best candidate on its last rung."""
         n_stages = max(len(plan) for plan in plans.values())
         last = {}
         for stage in range(n_stages):
@@ -286,10 +291,11 @@ class ModelSearch:
                                             survivors[family.name]))
             oof, seconds = self._run(pool, rungs, X, y, bar)
             for rung in rungs:
-                scored = self._score(rung, y, oof, seconds, history[rung.family.name])
-                last[rung.family.name] = scored[0]
+                ranked = self._score(rung, y, oof, seconds, history[rung.family.name])
+                scored.update({(r.family, r.rows, _key(r.params)): r for r in ranked})
+                last[rung.family.name] = ranked[0]
                 keep = max(1, math.ceil(len(rung.configs) / HALVING_FACTOR))
-                survivors[rung.family.name] = [c.params for c in scored[:keep]]
+                survivors[rung.family.name] = [c.params for c in ranked[:keep]]
         return last
 
     def _pool(self, stack: ExitStack) -> Parallel:
@@ -331,16 +337,13 @@ class ModelSearch:
         scored = []
         for c, params in enumerate(rung.configs):
             threshold, f1s, rocs, prs = _score_oof(truth, oof[(name, c)], rung.folds)
-            result = CandidateResult(
+            history.append({"rows": int(len(rung.rows)), "params": params,
+                            "f1": float(np.mean(f1s)), "threshold": threshold})
+            scored.append(CandidateResult(
                 family=name, params=params, threshold=threshold, fold_f1=f1s,
                 fold_roc_auc=rocs, fold_pr_auc=prs,
                 fit_seconds=float(np.mean(seconds[(name, c)])), rows=int(len(rung.rows)),
-                halving=history, oof_proba=oof[(name, c)])
-            # "result" is the race's, until the search ends.
-            history.append({"rows": int(len(rung.rows)), "params": params,
-                            "f1": float(np.mean(f1s)), "threshold": threshold,
-                            "result": result})
-            scored.append(result)
+                halving=history, oof_proba=oof[(name, c)]))
         return sorted(scored, key=lambda result: -result.f1)
 
 
