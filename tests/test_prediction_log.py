@@ -293,6 +293,21 @@ def _post_rows(url: str, X: np.ndarray, request_id: str) -> int:
         return response.status
 
 
+def _wait_until_written(metrics_url: str, rows: int, timeout: float) -> None:
+    """Poll the server's own counter until the log has committed `rows` rows."""
+    import time
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=5) as response:
+            written = sum(float(line.rsplit(" ", 1)[1]) for line in response.read().decode()
+                          .splitlines() if line.startswith("santander_log_written_rows_total"))
+        if written >= rows:
+            return
+        assert time.monotonic() < deadline, f"{written:.0f} of {rows} rows written"
+        time.sleep(0.05)
+
+
 @pytest.mark.server
 def test_a_real_server_logs_what_clients_sent_and_a_sigkill_leaves_no_half_request(
         trained_repository, tmp_path):
@@ -300,7 +315,6 @@ def test_a_real_server_logs_what_clients_sent_and_a_sigkill_leaves_no_half_reque
     import subprocess
     import sys
     from concurrent.futures import ThreadPoolExecutor
-    import time
     from santander.config import LOG_FLUSH_SECONDS, LOG_QUEUE_ROWS
     from santander.ops.launcher import running_server
     from santander.training.data.synthetic import generate
@@ -326,7 +340,7 @@ def test_a_real_server_logs_what_clients_sent_and_a_sigkill_leaves_no_half_reque
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda k: _post_rows(server.http_url, X, f"early-{k}"),
                                      range(100)))
-            time.sleep(LOG_FLUSH_SECONDS * 4)  # the writer commits these
+            _wait_until_written(server.metrics_url, 300, timeout=LOG_FLUSH_SECONDS * 40)
             statuses += list(pool.map(lambda k: _post_rows(server.http_url, X, f"burst-{k}"),
                                       range(200)))
         server.process.kill()                  # SIGKILL, right after the last answer
