@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +25,16 @@ def test_the_suites_debian_packages_are_all_there_after_make_system():
     assert (done.returncode, done.stdout) == (0, ""), done.stdout
 
 
-def test_without_root_or_sudo_make_system_stops_with_one_line_naming_the_packages():
-    # A PATH on which none of the tools, nor sudo, can be found; as root, run as `nobody`.
-    command = ["/bin/bash", str(SYSTEM)]
+def test_without_root_or_sudo_make_system_stops_with_one_line_naming_the_packages(tmp_path):
+    # A PATH on which none of the tools, nor sudo, can be found; as root, run as `nobody`
+    # (a copy of the script where `nobody` can read it, whatever folder the clone is in).
+    script = tmp_path / "system-packages.sh"
+    shutil.copy(SYSTEM, script)
+    for folder in (script, *script.parents):
+        if folder == Path(tempfile.gettempdir()):
+            break
+        folder.chmod(0o755)
+    command = ["/bin/bash", str(script)]
     if os.geteuid() == 0:
         command = [shutil.which("runuser"), "-u", "nobody", "--", *command]
     done = subprocess.run(command, env={"PATH": "/nonexistent"}, capture_output=True, text=True,
