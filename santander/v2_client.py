@@ -113,10 +113,8 @@ def ask_served_model(url: str, model: str, X: np.ndarray,
     try:
         versions = loaded_versions_rest(url, model)
         response = infer_rest(url, model, None, X, request_id="notebook", id_codes=id_codes)
-    except ClientError as exc:
-        return (f"No server answers at {url} ({exc}).\n"
-                "Start one in a terminal with `python -m santander serve` (it serves deploy/), "
-                "then run this cell again.")
+    except ClientError as exc:          # its message says how to start a server
+        return f"No server answers at {url}: {exc}.\nThen run this cell again."
     outputs = {o["name"]: o["data"] for o in response["outputs"]}
     names = id_codes or [f"row_{i}" for i in range(len(X))]
     lines = [f"{url} serves version(s) {', '.join(versions)} of {model}; version "
