@@ -8,7 +8,7 @@ model repository (`<repository>/predictions.sqlite`, no server needed), and on P
     SANTANDER_LOG_URL=off                                             no log
 
 `predictions` holds one row per scored row. Its 200 features are one column, the float32
-values in order (800 bytes, `features_blob` / `features_array`): one insert parameter instead
+values in order (800 bytes, read back by `features_array`): one insert parameter instead
 of 200 keeps the writer's cost per row small, and readers decode a whole frame at once.
 Tables and indexes are created when absent.
 """
@@ -88,34 +88,40 @@ def open_log(repository: str | Path) -> Engine:
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise DataError(f"no prediction log at {url.removeprefix('sqlite:///')}: nothing has "
                         f"been served from {repository} yet (or set {LOG_URL_ENV})")
-    return connect(url)
+    # A command (outcomes, monitor) waits for a busy log: the server's writer holds SQLite's
+    # lock for a batch at a time, longer when its process waits for the core.
+    return connect(url, busy_seconds=READER_BUSY_SECONDS)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL: readers (monitor, app) never block the server's writer, nor it them. A writer
-    # waits up to 5 s for another's lock instead of failing at once. synchronous=NORMAL, as
-    # SQLite advises for WAL: a killed process loses nothing committed; only a power cut can
-    # take back the last commits, and it never corrupts the file.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+# How long a connection waits for another's lock on an SQLite log before failing: the server's
+# writer gives up soon (it drops the batch, counted); a user's command waits much longer.
+WRITER_BUSY_SECONDS = 5
+READER_BUSY_SECONDS = 120
 
 
-def connect(url: str) -> Engine:
+def _sqlite_pragmas(busy_seconds: float):
+    # WAL: readers (monitor, app) never block the server's writer, nor it them; writers wait
+    # for each other's lock up to busy_seconds. synchronous=NORMAL, as SQLite advises for
+    # WAL: a killed process loses nothing committed; only a power cut can take back the last
+    # commits, and it never corrupts the file.
+    def pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+    return pragmas
+
+
+def connect(url: str, busy_seconds: float = WRITER_BUSY_SECONDS) -> Engine:
     """An engine for the log at `url`, its tables created if absent."""
     # A database that does not answer at all costs the writer 5 s per try, not forever.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_seconds))
     metadata.create_all(engine)
     return engine
-
-
-def features_blob(row: np.ndarray) -> bytes:
-    return np.asarray(row, dtype="<f4").tobytes()
 
 
 def features_array(blobs: list[bytes]) -> np.ndarray:

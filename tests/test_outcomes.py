@@ -145,3 +145,29 @@ def test_retrain_from_log_trains_the_next_version_on_the_labelled_rows(repositor
     np.testing.assert_array_equal(data["target"], SERVED["target"])
     np.testing.assert_array_equal(data.filter(like="var_").to_numpy(),
                                   SERVED.filter(like="var_").to_numpy(np.float32))
+
+
+@pytest.mark.slow
+def test_outcomes_wait_for_a_busy_log_instead_of_failing(repository, tmp_path, capsys):
+    import sqlite3
+    import threading
+    import time
+    from santander.prediction_log import WRITER_BUSY_SECONDS
+    labels = tmp_path / "labels.csv"
+    SERVED[["ID_code", "target"]].iloc[:30].to_csv(labels, index=False)
+    # Another connection holds the log's write lock, as the server's writer does during a
+    # batch, for longer than the writer itself would wait.
+    holder = sqlite3.connect(repository / LOG_FILE, isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(WRITER_BUSY_SECONDS + 2, lambda: holder.execute("COMMIT"))
+    release.start()
+    start = time.monotonic()
+    try:
+        assert main(["outcomes", "--data", str(labels), "--repository", str(repository)]) == 0
+    finally:
+        release.join()
+        holder.close()
+    assert time.monotonic() - start > WRITER_BUSY_SECONDS + 1     # it waited, then wrote
+    assert "recorded 30 outcome(s)" in capsys.readouterr().out
+    assert outcome_count(repository) == 30
