@@ -61,6 +61,23 @@ def sections(text: str) -> dict[str, str]:
         r"<!-- (\w+):start -->\n(.*?)\n<!-- \1:end -->", text, re.S)}
 
 
+def target_rows(body: str) -> list[tuple[str, str, str, str]]:
+    """(subject, target, measured, verdict) of every row of the target tables in `body`
+    (header `| target [(subject)] | measured | |`); the subject is the last part of the
+    header's parenthesis ("target (this project's deployment, XGBoost)": "XGBoost")."""
+    rows, subject = [], None
+    for line in body.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| target") and cells[1:2] == ["measured"]:
+            found = re.search(r"\(([^()]*)\)\s*$", cells[0])
+            subject = found.group(1).split(", ")[-1] if found else ""
+        elif subject is not None and line.startswith("|") and not set(line) <= set("|- "):
+            rows.append((subject, *cells))
+        elif not line.startswith("|"):
+            subject = None
+    return rows
+
+
 def summary(text: str) -> str:
     """One screen: every target of every section, its latest figure, met or missed, and the
     date of the run that measured it; built from the sections' own target tables."""
@@ -69,27 +86,16 @@ def summary(text: str) -> str:
         if name == SUMMARY:
             continue
         date = MEASURED_AT.search(body)
-        in_targets = False
-        for line in body.splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if line.startswith("| target"):
-                in_targets = True
-                # "target (this project's deployment, XGBoost)": the table's own subject
-                subject = re.search(r"\(([^()]*)\)\s*$", cells[0])
-                label = name + (f" ({subject.group(1).split(', ')[-1]})" if subject else "")
-            elif in_targets and line.startswith("|") and not set(line) <= set("|- "):
-                target, measured, outcome = cells[0], cells[1], cells[2]
-                rows.append(f"| {label} | {target} | {measured} | {outcome} | "
-                            f"{date.group(1) if date else '-'} |")
-            elif not line.startswith("|"):
-                in_targets = False
-    missed = sum("missed" in row for row in rows)
+        for subject, target, measured, outcome in target_rows(body):
+            label = f"{name} ({subject})" if subject else name
+            rows.append((label, target, measured, outcome, date.group(1) if date else "-"))
+    missed = sum("missed" in row[3] for row in rows)
     return "\n".join([
         "## Summary", "",
         f"{len(rows)} targets, {len(rows) - missed} met, {missed} missed. Each row is copied "
         "from its section's target table below, by the script that wrote that section.", "",
         "| section | target | latest figure | | measured on |",
-        "| --- | --- | --- | --- | --- |", *rows])
+        "| --- | --- | --- | --- | --- |", *("| " + " | ".join(row) + " |" for row in rows)])
 
 
 def write_section(path: str | Path, name: str, text: str) -> Path:

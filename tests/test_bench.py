@@ -10,25 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from bench import report
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.bench
 
 
 def target_rows(text: str) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) of every row of the sections' target tables (header
-    `| target ... | measured | |`), read as table cells."""
-    rows, inside = [], False
-    for line in text.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells[0].startswith("target") and cells[1:2] == ["measured"]:
-            inside = True
-        elif inside and line.startswith("|") and set(cells[0]) != {"-"}:
-            assert len(cells) == 3, line
-            rows.append(tuple(cells))
-        elif not line.startswith("|"):
-            inside = False
-    return rows
+    """(target, measured, verdict) of every row of the sections' target tables, as
+    BENCHMARKS.md's summary reads them."""
+    rows = report.target_rows(text)
+    assert all(len(row) == 4 for row in rows), rows
+    return [row[1:] for row in rows]
 
 
 def _run(module: str, out: Path) -> str:
