@@ -7,7 +7,8 @@ VENV=${VENV:-.venv}
 MAKE=${MAKE:-make}
 PY=$VENV/bin/python
 STAMPS=$(mktemp)
-trap 'rm -f "$STAMPS"' EXIT
+REPORT=$(mktemp)
+trap 'rm -f "$STAMPS" "$REPORT"' EXIT
 
 phase() {   # phase NAME COMMAND...: run it, note how long it took
     local name=$1 start
@@ -19,7 +20,6 @@ phase() {   # phase NAME COMMAND...: run it, note how long it took
 
 phase setup $MAKE --no-print-directory setup
 phase data $MAKE --no-print-directory data DATA="$DATA"
-REPORT=$(mktemp)
 phase train bash -c "set -o pipefail; '$PY' -m santander train --data '$DATA' | tee '$REPORT'"
 phase ask "$PY" -m santander serve-and-ask
 # The train phase splits into selection (from the version's report) and the rest.
@@ -38,4 +38,3 @@ clock = lambda s: f"{s // 60}m{s % 60:02d}s"
 print("time: " + ", ".join(f"{name} {clock(s)}" for name, s in parts)
       + f"; total {clock(sum(s for _, s in parts))}")
 EOF
-rm -f "$REPORT"
