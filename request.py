@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from santander.layout import version_order
 from santander.v2_client import (DEFAULT_OUTPUTS, START_A_SERVER, TOP_FEATURES, ClientError,
-                                 infer_rest, loaded_versions_rest, top_features, version_key)
+                                 infer_rest, loaded_versions_rest, top_features)
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC = "127.0.0.1:8081"
@@ -89,7 +90,7 @@ def loaded_versions_grpc(address: str, model: str) -> list[str]:
         ready = [v for v in listed if client.is_model_ready(model, v)]
     except InferenceServerException as exc:
         raise grpc_error(address, exc) from None
-    return sorted(ready, key=version_key)
+    return sorted(ready, key=version_order)
 
 
 def print_comparison(answers: dict[str, dict[str, Any]], ids: list[str]) -> None:

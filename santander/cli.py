@@ -60,7 +60,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     if args.from_log:
         from datetime import datetime, timezone
         from santander.monitoring.outcomes import write_labelled_rows
-        from santander.prediction_log import open_log
+        from santander.prediction_log.readers import open_log
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         data, rows = write_labelled_rows(open_log(args.repository), args.name,
                                          config.FROM_LOG_DIR / f"labelled-{stamp}.parquet")
@@ -139,7 +139,7 @@ def _report_served(action: str, number: int, served: list[int] | None, url: str)
 
 def cmd_outcomes(args: argparse.Namespace) -> int:
     from santander.monitoring.outcomes import read_labels, record_outcomes
-    from santander.prediction_log import open_log
+    from santander.prediction_log.readers import open_log
     labels = read_labels(args.data)
     recorded = record_outcomes(open_log(args.repository), labels, args.data)
     print(f"recorded {recorded.labels:,} outcome(s) from {args.data}: {recorded.matched:,} "
@@ -150,7 +150,7 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
 
 def cmd_live(args: argparse.Namespace) -> int:
     from santander.monitoring.live import live_metrics
-    from santander.prediction_log import open_log
+    from santander.prediction_log.readers import open_log
     results = live_metrics(open_log(args.repository), args.name, args.version)
     if not results:
         print("no labelled predictions" + (f" for version {args.version}" if args.version
@@ -190,7 +190,7 @@ def _since(text: str):
 def cmd_monitor(args: argparse.Namespace) -> int:
     from santander.layout import reports_dir
     from santander.monitoring.drift import monitor_version
-    from santander.prediction_log import open_log
+    from santander.prediction_log.readers import open_log
     result = monitor_version(open_log(args.repository), args.repository, args.name,
                              args.version, args.since, args.threshold,
                              args.reports or reports_dir(args.repository))

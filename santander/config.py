@@ -65,20 +65,17 @@ MAX_REQUEST_BYTES = 32 * 2**20        # REST body (Content-Length) and gRPC mess
 # a first-generation pass every 50,000 allocations instead of 700, and full passes rarer.
 SERVING_GC_THRESHOLDS = (50_000, 20, 100)
 
-# The prediction log (santander/prediction_log.py: where; santander/serving/log_writer.py:
-# how). A share of requests is logged (SANTANDER_LOG_SAMPLE_RATE overrides, and a version's
-# own log_sample_rate overrides that), every row of each.
-# The writer commits a batch when LOG_BATCH_ROWS are queued or every LOG_FLUSH_SECONDS; past
-# LOG_QUEUE_ROWS queued rows (~16 MB of features) new ones are dropped and counted, and that
-# is also the most a SIGKILL of the server loses. The database work runs in the core's idle
-# time until LOG_CATCH_UP_ROWS are queued, then competes (santander/serving/log_priority.py).
+# The prediction log (santander/prediction_log/). A share of requests is logged
+# (SANTANDER_LOG_SAMPLE_RATE overrides, and a version's own log_sample_rate overrides that),
+# every row of each. The writer commits a batch when LOG_BATCH_ROWS are queued or every
+# LOG_FLUSH_SECONDS; past LOG_QUEUE_ROWS queued rows (~16 MB of features) new ones are dropped
+# and counted, and that is also the most a SIGKILL of the server loses.
 LOG_SAMPLE_RATE = 1.0
 LOG_SAMPLE_RATE_ENV = "SANTANDER_LOG_SAMPLE_RATE"
 LOG_SAMPLE_RATE_SETTING = "log_sample_rate"    # a version's own, in parameters.extra
 LOG_BATCH_ROWS = 1_000
 LOG_FLUSH_SECONDS = 0.5
 LOG_QUEUE_ROWS = 20_000
-LOG_CATCH_UP_ROWS = 5_000
 
 # Drift monitoring (santander/monitoring/drift.py). Each version keeps REFERENCE_ROWS of its
 # training rows; a feature has drifted when Evidently's test for it says so, and the traffic

@@ -54,6 +54,11 @@ def existing_versions(repository: str | Path, name: str = MODEL_NAME) -> list[in
                   if p.is_dir() and p.name.isdigit() and (p / SETTINGS_FILE).is_file())
 
 
+def version_order(version: str) -> tuple:
+    """MLServer's order of versions: numbers as numbers ("10" after "9"), then any text."""
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+
+
 def read_model_settings(version_dir: str | Path) -> dict[str, Any]:
     path = Path(version_dir) / SETTINGS_FILE
     try:

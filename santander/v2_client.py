@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from santander.layout import version_order
+
 DEFAULT_OUTPUTS = ("probability", "label")
 TOP_FEATURES = 5
 
@@ -90,12 +92,7 @@ def loaded_versions_rest(url: str, model: str) -> list[str]:
                     ready.append(version)
         except (urllib.error.URLError, OSError):
             pass
-    return sorted(ready, key=version_key)
-
-
-def version_key(version: str) -> tuple:
-    # MLServer's order: numbers as numbers ("10" after "9"), anything else as text.
-    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+    return sorted(ready, key=version_order)
 
 
 def top_features(contributions: list[float], n_rows: int) -> list[list[tuple[str, float]]]:

@@ -17,7 +17,7 @@ from santander.app.launch import PAGE
 from santander.export import export_version
 from santander.layout import models_dir
 from santander.ops.launcher import free_port, running_server
-from santander.prediction_log import connect
+from santander.prediction_log.tables import connect
 from santander.schema import FEATURES, ID_COLUMN
 from santander.training.candidates import get_family
 

@@ -17,7 +17,7 @@ from scipy.stats import ks_2samp, wasserstein_distance
 
 from santander.cli import main
 from santander.layout import REFERENCE_FILE, models_dir
-from santander.prediction_log import LOG_FILE, LOG_URL_ENV
+from santander.prediction_log.tables import LOG_FILE, LOG_URL_ENV
 from santander.reference import read_reference
 from santander.schema import FEATURES
 from santander.training.data.synthetic import generate

@@ -16,8 +16,8 @@ from santander.cli import main
 from santander.config import MODEL_NAME
 from santander.layout import existing_versions, models_dir
 from santander.monitoring.outcomes import labelled_predictions
-from santander.prediction_log import (LOG_FILE, LOG_URL_ENV, connect, log_url, outcomes,
-                                      read_predictions)
+from santander.prediction_log.readers import read_predictions
+from santander.prediction_log.tables import LOG_FILE, LOG_URL_ENV, connect, log_url, outcomes
 from santander.training.data.synthetic import generate
 from tests.test_runtime import loaded
 
@@ -152,7 +152,7 @@ def test_outcomes_wait_for_a_busy_log_instead_of_failing(repository, tmp_path, c
     import sqlite3
     import threading
     import time
-    from santander.prediction_log import WRITER_BUSY_SECONDS
+    from santander.prediction_log.tables import WRITER_BUSY_SECONDS
     labels = tmp_path / "labels.csv"
     SERVED[["ID_code", "target"]].iloc[:30].to_csv(labels, index=False)
     # Another connection holds the log's write lock, as the server's writer does during a

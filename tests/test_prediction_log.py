@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -26,14 +25,10 @@ from santander.errors import ArtifactError
 from santander.export import export_version
 from santander.layout import SETTINGS_FILE, repository_of
 from santander.ops.launcher import free_port
-from santander.prediction_log import (LOG_FILE, LOG_URL_ENV, connect, log_url, predictions,
-                                      read_predictions)
-from santander.serving import log_priority
-from santander.serving.log_priority import (CATCHING_UP, IDLE, ChildPriority,
-                                            has_cap_sys_nice, may_leave_idle_time,
-                                            nice_limit_allows)
-from santander.serving.log_process import LOG_PROCESS_NICENESS
-from santander.serving.log_writer import LogWriter, Scored, now
+from santander.prediction_log.child import LOG_PROCESS_NICENESS
+from santander.prediction_log.readers import read_predictions
+from santander.prediction_log.tables import LOG_FILE, LOG_URL_ENV, connect, log_url, predictions
+from santander.prediction_log.writer import LogWriter, Scored, now
 from santander.training.candidates import get_family
 from tests.helpers import ROOT
 from tests.postgres import postgres_server
@@ -236,7 +231,7 @@ def test_a_log_behind_catches_up_a_batch_at_a_time(tmp_path):
     writer.submit(scored(1, "first"))
     assert writer.flush()
     sent, write = [], writer._write
-    writer._write = lambda batch, rows: (sent.append(rows), write(batch, rows))
+    writer._write = lambda columns: (sent.append(sum(columns["counts"])), write(columns))[1]
     blocker = sqlite3.connect(tmp_path / "behind.sqlite", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     for k in range(5):
@@ -264,7 +259,7 @@ def test_a_log_process_that_dies_costs_its_batch_and_the_next_starts_another(tmp
     writer.submit(scored(2, "before"))
     assert writer.flush()
     first = writer._child
-    # The URL travels on the child's stdin, not its command line, where `ps` shows it.
+    # The URL travels over the connection, not the command line, where `ps` shows it.
     assert url not in " ".join(first.args)
     first.kill()
     first.wait()
@@ -361,93 +356,14 @@ def test_a_real_server_logs_what_clients_sent_and_a_sigkill_leaves_no_half_reque
     print(f"after SIGKILL: {len(burst)} of 600 rows in the log")
 
 
-def child_after_two_rows(path: Path, **writer_options) -> tuple[int, int]:
-    """The log child's scheduling policy and nice value once it has written two rows."""
-    writer = LogWriter(f"sqlite:///{path}", **writer_options)
+def test_the_log_child_runs_at_one_fixed_priority_below_the_servers(tmp_path):
+    writer = LogWriter(f"sqlite:///{tmp_path / 'nice.sqlite'}")
     try:
         writer.submit(scored(2, "priority"))
         assert writer.flush()
         pid = writer._child.pid
-        return os.sched_getscheduler(pid), os.getpriority(os.PRIO_PROCESS, pid)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        assert (os.getpriority(os.PRIO_PROCESS, pid)
+                == os.getpriority(os.PRIO_PROCESS, 0) + LOG_PROCESS_NICENESS)
     finally:
         writer.close()
-
-
-needs_cap_sys_nice = pytest.mark.skipif(not may_leave_idle_time(),
-                                        reason="moving a process out of SCHED_IDLE needs "
-                                               "CAP_SYS_NICE (CI runs as root)")
-
-
-@needs_cap_sys_nice
-def test_the_database_work_runs_in_the_cores_idle_time_while_the_log_keeps_up(tmp_path):
-    policy, _ = child_after_two_rows(tmp_path / "idle.sqlite")
-    assert policy == os.SCHED_IDLE
-    assert os.sched_getscheduler(os.getpid()) != os.SCHED_IDLE     # the server's own
-
-
-@needs_cap_sys_nice
-def test_a_log_fallen_behind_competes_for_the_core_at_nice_4(tmp_path):
-    policy, niceness = child_after_two_rows(tmp_path / "behind.sqlite", catch_up_rows=2)
-    assert (policy, niceness) == (os.SCHED_OTHER, LOG_PROCESS_NICENESS)
-
-
-def test_where_idle_time_could_not_be_left_the_child_stays_at_nice_4(tmp_path, monkeypatch):
-    monkeypatch.setattr(log_priority, "may_leave_idle_time", lambda: False)
-    policy, niceness = child_after_two_rows(tmp_path / "fixed.sqlite")
-    assert (policy, niceness) == (os.SCHED_OTHER, LOG_PROCESS_NICENESS)
-
-
-# Run without CAP_SYS_NICE (and RLIMIT_NICE 0, as here): what may_leave_idle_time says, and
-# what the kernel does when a child is moved out of SCHED_IDLE to nice 4.
-LEAVE_IDLE_PROBE = """
-import os, resource, subprocess, sys
-from santander.serving.log_priority import may_leave_idle_time
-child = subprocess.Popen([sys.executable, "-c", "import os, time; os.nice(4); time.sleep(30)"])
-os.sched_setscheduler(child.pid, os.SCHED_IDLE, os.sched_param(0))
-try:
-    os.sched_setscheduler(child.pid, os.SCHED_OTHER, os.sched_param(0))
-    moved = True
-except PermissionError:
-    moved = False
-child.kill()
-print(resource.getrlimit(resource.RLIMIT_NICE)[0], may_leave_idle_time(), moved)
-"""
-
-
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None
-                    or resource.getrlimit(resource.RLIMIT_NICE)[0] != 0,
-                    reason="drops CAP_SYS_NICE from a root process (util-linux's setpriv), "
-                           "with RLIMIT_NICE 0")
-def test_without_cap_sys_nice_leaving_idle_time_is_not_counted_on_and_the_kernel_refuses_it():
-    without_cap_sys_nice = ["setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice"]
-    probe = subprocess.run([*without_cap_sys_nice, sys.executable, "-c", LEAVE_IDLE_PROBE],
-                           capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.split("\n")[-2] == "0 False False"
-
-
-def test_an_rlimit_nice_of_16_or_more_or_cap_sys_nice_lets_the_child_leave_idle_time():
-    # The kernel's side of RLIMIT_NICE cannot be tried here: raising its hard limit (0) takes
-    # CAP_SYS_RESOURCE, which this machine's root lacks.
-    assert [nice_limit_allows(limit, 4) for limit in (0, 15, 16, 40)] == [False, False, True, True]
-    assert nice_limit_allows(resource.RLIM_INFINITY, 4)
-    with_it, without_it = "CapEff:\t000001fffeffffff\n", "CapEff:\t000001fffe7fffff\n"
-    assert (has_cap_sys_nice("Name:\tx\n" + with_it), has_cap_sys_nice(without_it)) == (True, False)
-
-
-@needs_cap_sys_nice
-def test_the_childs_priority_follows_the_queue_both_ways():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        priority = ChildPriority(child.pid, catch_up_rows=5_000)
-        states = []
-        for waiting in (0, 4_999, 5_000, 20_000, 10):
-            states.append((priority.keep_up(waiting), os.sched_getscheduler(child.pid)))
-        assert states == [(IDLE, os.SCHED_IDLE), (IDLE, os.SCHED_IDLE),
-                          (CATCHING_UP, os.SCHED_OTHER), (CATCHING_UP, os.SCHED_OTHER),
-                          (IDLE, os.SCHED_IDLE)]
-    finally:
-        child.kill()
-        child.wait()
-    assert priority.keep_up(20_000) == IDLE     # a child gone: left as it was, no error

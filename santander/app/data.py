@@ -222,7 +222,7 @@ def report_plots(sources: Sources, version: int) -> list[Path]:
 # Monitoring ---------------------------------------------------------------------------------
 
 def _log(sources: Sources):
-    from santander.prediction_log import open_log
+    from santander.prediction_log.readers import open_log
     return _one_line(open_log, sources.repository)
 
 
@@ -242,7 +242,8 @@ def positive_rate(sources: Sources) -> pd.DataFrame:
     """The share of rows labelled positive per version over time (one column a version),
     in minutes for the first two hours of log and in hours after."""
     from sqlalchemy import select
-    from santander.prediction_log import predictions, version_order
+    from santander.layout import version_order
+    from santander.prediction_log.tables import predictions
     engine = _log(sources)
     query = (select(predictions.c.logged_at, predictions.c.model_version, predictions.c.label)
              .where(predictions.c.model_name == sources.model))

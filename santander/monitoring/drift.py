@@ -168,7 +168,7 @@ def monitor_version(engine, repository: str | Path, name: str, version: str | No
     """`santander monitor`: `version` (default: the newest with logged rows) against its own
     reference sample, the report under `reports_root/<name>/<version>/`."""
     from santander.layout import get_version, read_model_settings
-    from santander.prediction_log import logged_versions, read_predictions
+    from santander.prediction_log.readers import logged_versions, read_predictions
     from santander.reference import read_reference
     if version is None:
         logged = logged_versions(engine, name)

@@ -7,7 +7,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from sqlalchemy.engine import Engine
 
 from santander.monitoring.outcomes import labelled_predictions
-from santander.prediction_log import version_order
+from santander.layout import version_order
 
 
 def live_metrics(engine: Engine, model_name: str, version: str | None = None) -> list[dict]:

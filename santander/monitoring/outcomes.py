@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from santander.errors import DataError
 from santander.frames import read_frame
-from santander.prediction_log import outcomes, predictions
+from santander.prediction_log.tables import outcomes, predictions
 from santander.schema import FEATURE_INDEX, ID_COLUMN, TARGET_COLUMN
 
 REQUEST_KEY = ("request_id", "row_index")
@@ -171,7 +171,7 @@ def write_labelled_rows(engine: Engine, model_name: str, out: str | Path) -> tup
     atomically to `out`: what `retrain --from-log` trains on. A row scored more than once
     (by several versions, or sent again) is one training row."""
     from santander.frames import write_frame
-    from santander.prediction_log import features_array
+    from santander.prediction_log.readers import features_array
     from santander.schema import FEATURES
     frame = labelled_predictions(engine, model_name, with_features=True)
     if frame.empty:

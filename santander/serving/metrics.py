@@ -20,9 +20,3 @@ BATCH_ROWS = Histogram("santander_batch_rows", "rows scored per model call (adap
 #     / sum by (model_version) (rate(santander_scored_rows_total[5m]))
 SCORED_ROWS = Counter("santander_scored_rows", "rows answered, by the label they were given",
                       ["model_name", "model_version", "label"])
-
-# The prediction log (santander/serving/log_writer.py).
-LOG_WRITTEN_ROWS = Counter("santander_log_written_rows", "scored rows written to the prediction log")
-LOG_DROPPED_ROWS = Counter("santander_log_dropped_rows",
-                           "scored rows the prediction log dropped (queue full, database failed)",
-                           ["reason"])

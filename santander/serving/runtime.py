@@ -27,12 +27,12 @@ from santander.serving.batching import RowBatcher
 from santander.serving.limits import RequestLimits
 from santander.config import LOG_SAMPLE_RATE, LOG_SAMPLE_RATE_ENV, LOG_SAMPLE_RATE_SETTING
 from santander.layout import repository_of
-from santander.prediction_log import log_url
 from santander.schema import OUTPUT_CONTRIBUTIONS
 from santander.serving.codec import (RequestError, check_request_id, decode_features,
                                      decode_id_codes, encode_outputs, requested_outputs)
 from santander.serving.explain import explainer_for
-from santander.serving.log_writer import Scored, now, writer_for
+from santander.prediction_log.tables import log_url
+from santander.prediction_log.writer import Scored, now, writer_for
 from santander.serving.loader import load_served
 from santander.serving.metrics import BATCH_ROWS, SCORED_ROWS
 
@@ -110,7 +110,7 @@ class SantanderRuntime(MLModel):
 
 def _prediction_log(artifact_path: Path, extra: dict):
     """(writer or None, sampling rate) for a version: the log of its repository
-    (santander/prediction_log.py), shared by every version the process serves. The rate is
+    (santander/prediction_log/), shared by every version the process serves. The rate is
     the version's own `log_sample_rate` (model-settings `parameters.extra`) if it has one,
     else SANTANDER_LOG_SAMPLE_RATE's, else LOG_SAMPLE_RATE: one version (a canary) can be
     logged whole while the others are sampled."""

@@ -1,31 +1,29 @@
-"""The prediction log's writer: every scored row, written off the event loop in batches.
+"""The log's writer, the runtime's only way in: every scored row, written off the event loop.
 
 The runtime hands over one `Scored` per answered request (`submit`: a lock, an append and a
-count, nothing more on the request path). A thread of its own gathers them into batches and
-hands each, a column at a time, to a child process that inserts it in one transaction
-(santander/serving/log_process.py says why a process; log_priority.py, when it runs), so a
-row is in the log whole or not at all. A slow or unreachable database costs records, never
-answers: the queue is bounded in rows, what does not fit is dropped, and so is a batch the
-database refuses. Dropped rows are counted (`santander_log_dropped_rows_total{reason}` on the
-metrics port) and reported in one warning line a minute at most.
+count). A thread gathers them into batches of whole requests and sends each, a column at a
+time, to a child process (child.py) that inserts it in one transaction, so a row is in the
+log whole or not at all. The database works in a process of its own so that it never holds
+the server's GIL, which the event loop needs for every answer.
+
+A slow or unreachable database costs records, never answers: the queue is bounded in rows,
+what does not fit is dropped, and so is a batch the database refuses. Dropped rows are
+counted (`santander_log_dropped_rows_total{reason}` on the metrics port) and reported in one
+warning line a minute at most. Writing resumes by itself: every batch tries again.
 
 What a SIGKILL of the server loses: the rows queued and not yet committed, at most
-`max_queued_rows` (rows stay counted as queued until their batch commits); the child still
-commits the batch it holds, then sees its input end and exits. A normal stop (SIGTERM)
-flushes. A child that dies costs the batch it held (counted), and the next batch starts
-another.
+`max_queued_rows`; the child commits the batch it holds, then sees the connection end and
+exits. A normal stop (SIGTERM) flushes. A child that dies costs the batch it held (counted),
+and the next batch starts another.
 
 One writer per log URL per process, shared by every version the process serves
-(`writer_for`): one connection pool, and SQLite sees one writer.
+(`writer_for`): SQLite sees one writer.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
-import pickle
-import select
 import subprocess
 import sys
 import threading
@@ -33,20 +31,23 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
 
 import numpy as np
+from prometheus_client import Counter
 
-import santander
-from santander.config import (LOG_BATCH_ROWS, LOG_CATCH_UP_ROWS, LOG_FLUSH_SECONDS,
-                              LOG_QUEUE_ROWS)
-from santander.serving.log_priority import ChildPriority
-from santander.serving.log_process import batch_columns, read_frame, send_frame
-from santander.serving.metrics import LOG_DROPPED_ROWS, LOG_WRITTEN_ROWS
+from santander.config import LOG_BATCH_ROWS, LOG_FLUSH_SECONDS, LOG_QUEUE_ROWS
+from santander.prediction_log.tables import safe_url
 
 logger = logging.getLogger("santander.prediction_log")
 WARN_EVERY_SECONDS = 60.0
-CATCH_UP_CHECK_SECONDS = 0.1     # how often, while the child writes, the queue is looked at
+
+# On MLServer's metrics port (prometheus_client's default registry, as the runtime's own).
+WRITTEN_ROWS = Counter("santander_log_written_rows", "scored rows written to the prediction log")
+DROPPED_ROWS = Counter("santander_log_dropped_rows",
+                       "scored rows the prediction log dropped (queue full, database failed)",
+                       ["reason"])
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,22 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def batch_columns(scored: list[Scored]) -> dict:
+    """What the child receives for a batch: a column each, numpy for the numbers, so pickling
+    it costs the server little."""
+    return {"counts": [len(s.probability) for s in scored],
+            "features": np.concatenate([s.features for s in scored]),
+            "probability": np.concatenate([s.probability for s in scored]),
+            **{name: [getattr(s, name) for s in scored]
+               for name in ("logged_at", "request_id", "id_codes", "model_name",
+                            "model_version", "threshold", "latency_ms")}}
+
+
 class LogWriter:
     def __init__(self, url: str, max_queued_rows: int = LOG_QUEUE_ROWS,
-                 batch_rows: int = LOG_BATCH_ROWS, flush_seconds: float = LOG_FLUSH_SECONDS,
-                 catch_up_rows: int = LOG_CATCH_UP_ROWS):
+                 batch_rows: int = LOG_BATCH_ROWS, flush_seconds: float = LOG_FLUSH_SECONDS):
         self.url = url
         self.max_queued_rows = max_queued_rows
-        self.catch_up_rows = catch_up_rows
         self.batch_rows = batch_rows
         self.flush_seconds = flush_seconds
         self._queue: deque[Scored] = deque()
@@ -82,7 +92,7 @@ class LogWriter:
         self._closing = False
         self._flush_now = False
         self._child: subprocess.Popen | None = None
-        self._priority: ChildPriority | None = None
+        self._connection: Connection | None = None
         self._dropped_since_warning: dict[str, int] = {}
         self._last_warning = 0.0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -138,69 +148,50 @@ class LogWriter:
                 if not batch and self._closing:
                     return
             if batch:
-                self._write(batch, rows)
+                failure = self._write(batch_columns(batch))
                 with self._condition:
+                    if failure is None:
+                        WRITTEN_ROWS.inc(rows)
+                    else:
+                        self._drop(rows, "database", failure)
                     self._queued_rows -= rows
                     self._condition.notify_all()
 
-    def _write(self, batch: list[Scored], rows: int) -> None:
+    def _write(self, columns: dict) -> str | None:
+        """Send a batch to the child and wait for its answer: None once committed, else why
+        nothing of it was written."""
         try:
-            payload = pickle.dumps(batch_columns(batch), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # noqa: BLE001 - a batch that cannot be sent costs its rows only
-            with self._condition:
-                self._drop(rows, "database", f"unsendable batch: {type(exc).__name__}: {exc}")
-            return
-        try:
-            child = self._child_process()
-            self._priority.keep_up(self._queued_rows)
-            send_frame(child.stdin, payload)
-            answer = self._answer(child)
-        except OSError as exc:
-            answer, gone = None, f"{type(exc).__name__}: {exc}"
-        else:
-            gone = "it exited"
-        if answer == b"":
-            LOG_WRITTEN_ROWS.inc(rows)
-            return
-        if answer is None:              # the child is gone: the next batch starts another
+            connection = self._connection or self._start_child()
+            connection.send(columns)
+            return connection.recv()
+        except (OSError, EOFError) as exc:  # the child is gone: the next batch starts another
             code = self._stop_child(1.0)
-            failure = f"the log process stopped ({gone}, exit code {code})"
-        else:
-            failure = answer.decode(errors="replace")
-        with self._condition:
-            self._drop(rows, "database", failure)
+            return f"the log process stopped ({type(exc).__name__}, exit code {code})"
+        except Exception as exc:  # noqa: BLE001 - a batch that cannot be sent costs its rows only
+            return f"unsendable batch: {type(exc).__name__}: {exc}"
 
-    def _answer(self, child: subprocess.Popen) -> bytes | None:
-        """The child's answer to the batch it was sent, its priority kept to the queue's length
-        meanwhile: a batch begun in the core's idle time must not be stranded there. (Where the
-        child's priority is fixed, nothing to look at: the thread just waits.)"""
-        while (self._priority.adaptive
-               and not select.select([child.stdout], [], [], CATCH_UP_CHECK_SECONDS)[0]):
-            self._priority.keep_up(self._queued_rows)
-        return read_frame(child.stdout)
-
-    def _child_process(self) -> subprocess.Popen:
-        if self._child is None:
-            # The child imports this package from where the server did.
-            package_root = str(Path(santander.__file__).resolve().parents[1])
-            path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    def _start_child(self) -> Connection:
+        ours, theirs = Pipe()
+        try:
             self._child = subprocess.Popen(
-                [sys.executable, "-m", "santander.serving.log_process"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": path})
-            send_frame(self._child.stdin, self.url.encode())
-            self._priority = ChildPriority(self._child.pid, self.catch_up_rows)
-        return self._child
+                [sys.executable, "-m", "santander.prediction_log.child", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()])
+        finally:
+            theirs.close()
+        # The URL goes over the connection, not the command line, where `ps` would show it.
+        ours.send(self.url)
+        self._connection = ours
+        return ours
 
     def _stop_child(self, timeout: float) -> int | None:
-        """End the child (its input closed: it finishes its batch and exits); its exit code."""
-        child, self._child = self._child, None
+        """End the child (the connection closed: it finishes its batch and exits); its exit
+        code."""
+        child, connection = self._child, self._connection
+        self._child = self._connection = None
+        if connection is not None:
+            connection.close()
         if child is None:
             return None
-        try:
-            child.stdin.close()
-        except OSError:
-            pass
         try:
             return child.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -209,7 +200,7 @@ class LogWriter:
 
     def _drop(self, rows: int, reason: str, cause: str = "") -> None:
         """Count dropped rows; warn in one line, at most once a minute. Caller holds the lock."""
-        LOG_DROPPED_ROWS.labels(reason).inc(rows)
+        DROPPED_ROWS.labels(reason).inc(rows)
         self._dropped_since_warning[reason] = self._dropped_since_warning.get(reason, 0) + rows
         if time.monotonic() - self._last_warning < WARN_EVERY_SECONDS:
             return
@@ -217,17 +208,8 @@ class LogWriter:
         counts = ", ".join(f"{n:,} ({why.replace('_', ' ')})"
                            for why, n in self._dropped_since_warning.items())
         self._dropped_since_warning = {}
-        logger.warning("prediction log %s dropped rows: %s%s", _safe(self.url), counts,
+        logger.warning("prediction log %s dropped rows: %s%s", safe_url(self.url), counts,
                        f": {cause}" if cause else "")
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for log lines."""
-    from sqlalchemy.engine import make_url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return "(unparsable URL)"
 
 
 _writers: dict[str, LogWriter] = {}

@@ -1,55 +1,38 @@
-"""The prediction log's database side: a child process of the server that inserts the batches
-the writer thread (santander/serving/log_writer.py) sends it.
+"""The log's database side: a child process of the server (started by writer.py) that inserts
+the batches the writer thread sends over a `multiprocessing` connection.
 
-Why a process: in the server's own process the database work cost ~8% of the 64-caller
-throughput while the writer thread used ~3% of the CPU. The rest was the event loop waiting
-for the GIL (BENCHMARKS.md, Serving). Here it has a GIL of its own.
+The writer sends the log's URL first, then one batch at a time (`writer.batch_columns`). The
+child inserts each in one transaction and answers None once it is committed, or the one-line
+error the database gave (nothing of the batch was written). When the connection ends (the
+server stopped or was killed), the child exits.
 
-The protocol, over the child's stdin and stdout, in frames (an 8-byte length, then the bytes):
-the writer sends the log's URL first (not on the command line, where `ps` would show its
-password), then one batch per frame, a pickle of `batch_columns`. The child inserts each in
-one transaction and answers with a frame holding "" when it is committed, or the one-line
-error the database gave (nothing of the batch was written). End of stdin: the child exits.
-
-Run by the writer as `python -m santander.serving.log_process`.
+Run by the writer as `python -m santander.prediction_log.child <fd>`: a plain interpreter, not
+multiprocessing's spawn, which would import the server's own entry point (MLServer's CLI) in
+the child first.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import signal
-import struct
 import sys
 from itertools import chain, repeat
-from typing import BinaryIO
+from multiprocessing.connection import Connection
 
 import numpy as np
 
-from santander.prediction_log import connect, predictions
+from santander.prediction_log.tables import connect, predictions
 
-FRAME_HEADER = struct.Struct("<Q")
 LOG_PROCESS_NICENESS = 4
 
 # Inserts go below SQLAlchemy Core to the DB-API with plain tuples, many rows to one
-# INSERT ... VALUES (...), (...): Core's per-row parameter handling cost ~17 µs of the ~25 µs
-# a row took. The table is still SQLAlchemy's, and so is the one conversion a driver cannot
-# do itself (SQLite's text form of `logged_at`), taken once per request.
+# INSERT ... VALUES (...), (...): Core's per-row parameter handling cost most of a row's
+# time. The table is still SQLAlchemy's, and so is the one conversion a driver cannot do
+# itself (SQLite's text form of `logged_at`), taken once per request.
 INSERT_COLUMNS = ("logged_at", "request_id", "row_index", "id_code", "model_name",
                   "model_version", "features", "probability", "label", "threshold",
                   "latency_ms")
 ROWS_PER_STATEMENT = 250      # 2,750 parameters: well inside SQLite's 32,766 and Postgres' 65,535
-
-
-def batch_columns(scored: list) -> dict:
-    """What the writer sends for a batch of `log_writer.Scored`: a column each, numpy for the
-    numbers, so pickling it costs the server little."""
-    return {"counts": [len(s.probability) for s in scored],
-            "features": np.concatenate([s.features for s in scored]),
-            "probability": np.concatenate([s.probability for s in scored]),
-            **{name: [getattr(s, name) for s in scored]
-               for name in ("logged_at", "request_id", "id_codes", "model_name",
-                            "model_version", "threshold", "latency_ms")}}
 
 
 def insert_rows(columns: dict, bind_time) -> list[tuple]:
@@ -132,60 +115,37 @@ class BatchStore:
             self._engine.dispose()
 
 
-def send_frame(stream: BinaryIO, payload: bytes) -> None:
-    stream.write(FRAME_HEADER.pack(len(payload)) + payload)
-    stream.flush()
-
-
-def read_frame(stream: BinaryIO) -> bytes | None:
-    """The next frame, or None at the end of the stream."""
-    header = stream.read(FRAME_HEADER.size)
-    if len(header) < FRAME_HEADER.size:
-        return None
-    payload = stream.read(FRAME_HEADER.unpack(header)[0])
-    return payload if len(payload) == FRAME_HEADER.unpack(header)[0] else None
-
-
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    url = read_frame(requests)
-    if url is None:
-        return
-    store = BatchStore(url.decode())
+def serve(connection: Connection) -> None:
+    store = BatchStore(connection.recv())
     try:
-        while (frame := read_frame(requests)) is not None:
+        while True:
             try:
-                store.write(pickle.loads(frame))
-                answer = ""
+                columns = connection.recv()
+            except EOFError:
+                return
+            try:
+                store.write(columns)
+                answer = None
             except Exception as exc:  # noqa: BLE001 - the writer counts the batch as dropped
                 answer = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
-            send_frame(answers, answer.encode())
+            connection.send(answer)
     finally:
         store.close()
 
 
-def lower_priority() -> None:
-    """Nice 4: what the child competes at when the log falls behind, and throughout where the
-    writer cannot move it into the core's idle time (log_priority.py says why). At nice 10 it
-    fell behind at ~15,000 rows/s and dropped a fifth."""
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if current < LOG_PROCESS_NICENESS:
-        os.setpriority(os.PRIO_PROCESS, 0, LOG_PROCESS_NICENESS)
-
-
-def main() -> int:
-    # The server decides when the log stops (it closes our stdin); a Ctrl-C sent to the
+def main(argv: list[str]) -> int:
+    # The server decides when the log stops (it closes the connection); a Ctrl-C sent to the
     # terminal's whole process group must not cut a batch short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    lower_priority()
-    # Answers get stdout's descriptor to themselves: anything else printing goes to stderr.
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    # One fixed priority, a little below the server's: answers come first when both want
+    # the core; the log still keeps up (BENCHMARKS.md, Serving).
+    os.nice(LOG_PROCESS_NICENESS)
     try:
-        serve(sys.stdin.buffer, answers)
-    except BrokenPipeError:     # the server is gone (killed): nobody is left to answer
+        serve(Connection(int(argv[1])))
+    except (BrokenPipeError, ConnectionResetError):  # the server is gone: nobody to answer
         pass
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))
