@@ -22,7 +22,7 @@ import numpy as np
 
 from santander.layout import version_order
 from santander.v2_client import (DEFAULT_OUTPUTS, START_A_SERVER, TOP_FEATURES, ClientError,
-                                 infer_rest, loaded_versions_rest, top_features)
+                                 V2Client, top_features)
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC = "127.0.0.1:8081"
@@ -148,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                 ask = lambda v: infer_grpc(args.grpc, args.model, v, X, args.id,  # noqa: E731
                                            id_codes=id_codes)
             else:
-                versions = loaded_versions_rest(args.url, args.model)
-                ask = lambda v: infer_rest(args.url, args.model, v, X, args.id,  # noqa: E731
-                                           id_codes=id_codes)
+                versions = V2Client(args.url).loaded_versions(args.model)
+                ask = lambda v: V2Client(args.url).infer(  # noqa: E731
+                    args.model, v, X, args.id, id_codes=id_codes)
             if not versions:
                 raise ClientError(f"no loaded versions of {args.model}")
             print_comparison({v: ask(v) for v in versions}, ids)
@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             print_answer(infer_grpc(args.grpc, args.model, args.version, X, args.id,
                                     outputs=outputs, id_codes=id_codes), ids)
         else:
-            print_answer(infer_rest(args.url, args.model, args.version, X, args.id,
-                                    outputs=outputs, id_codes=id_codes), ids)
+            print_answer(V2Client(args.url).infer(args.model, args.version, X, args.id,
+                                                  outputs=outputs, id_codes=id_codes), ids)
     except Exception as exc:  # a refused request, a bad data file: one line either way
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from santander.config import MODEL_NAME
 def _positive_probability():
     if "BENCH_VERSION" in os.environ:
         # The runtime's own loader: both servers score with the same model code.
-        from santander.serving.loader import load_version
+        from santander.loader import load_version
         model, _ = load_version(os.environ["BENCH_VERSION"])
         return lambda X: model.predict_proba(X)[:, 1]
     booster = xgboost.Booster(model_file=os.environ["BENCH_MODEL"])

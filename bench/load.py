@@ -48,6 +48,29 @@ class LoadResult:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
 
+def metrics_counter(metrics_url: str, name: str) -> float:
+    """The sum of a counter's samples on a server's metrics port (0 if it has none)."""
+    import urllib.request
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def wait_until_logged(metrics_url: str, timeout: float = 120.0) -> float:
+    """Wait until the server's prediction log has written or dropped every row it was handed
+    (its counters stop moving); the seconds it took."""
+    start = time.monotonic()
+    settled, last = 0, None
+    while time.monotonic() - start < timeout and settled < 3:
+        now = (metrics_counter(metrics_url, "santander_log_written_rows_total")
+               + metrics_counter(metrics_url, "santander_log_dropped_rows_total"))
+        settled = settled + 1 if now == last else 0
+        last = now
+        time.sleep(0.25)
+    return time.monotonic() - start
+
+
 def rest_body(rows: np.ndarray) -> bytes:
     rows = np.atleast_2d(rows)
     return json.dumps({"inputs": [{"name": "features", "shape": list(rows.shape),

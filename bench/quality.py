@@ -90,7 +90,7 @@ def lone_row_ms(estimator, artifact_format: str, row: np.ndarray) -> float:
     import tempfile
 
     from santander import artifact
-    from santander.serving.loader import load_artifact
+    from santander.loader import load_artifact
     with tempfile.TemporaryDirectory() as folder:
         model = load_artifact(artifact.save(estimator, artifact_format, Path(folder)),
                               artifact_format)

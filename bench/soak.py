@@ -1,18 +1,21 @@
 """Soak: a served model under steady load for minutes, with bad requests mixed in and its
-versions changing under it, written to BENCHMARKS.md.
+versions changing under it, once with the prediction log on and once with it off, written to
+BENCHMARKS.md.
 
-    python -m bench.soak                  # 10 minutes at 16 concurrent callers
-    python -m bench.soak --smoke --out /tmp/B.md    # three parts of 8 s (CI)
+    python -m bench.soak                  # 2 x 10 minutes at 16 concurrent callers
+    python -m bench.soak --smoke --out /tmp/B.md    # two parts of 6 s each way (CI)
 
 `wrk` (one thread, 16 connections, pinned to core 1; the server to core 0) sends V2 requests
 for the repository's two versions of the built-in winner: 95% valid, one row each, and 5%
 invalid (199 features). A Lua script classifies every answer: 200 for a valid request, a 400
 naming the shape for an invalid one; anything else is a failed request. Once a minute the
 newest version is retired or promoted again (`santander.ops.versions`), so the endpoint
-moves between versions while the load runs. The server's RSS is sampled every second.
+moves between versions while the load runs. The RSS of the server and its children (the
+log's process) is sampled every second. Sixteen callers keep the server's core saturated.
 
-Targets: no failed request; RSS growth after the first minute (warm-up) ≤ 10%; the last
-minute's p99 ≤ 1.5× the first minute's.
+Targets, each way: no failed request; RSS growth after the first minute (warm-up) ≤ 10%; the
+last minute's p99 ≤ 1.5× the first minute's. With the log on, nothing is lost but what is
+counted: every valid answer's row is written or counted as dropped.
 """
 
 from __future__ import annotations
@@ -161,8 +164,15 @@ class RssSampler(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        import psutil
         while not self.stopping.wait(1.0):
-            self.samples.append((time.monotonic(), self.process.memory_info().rss / 2**20))
+            total = 0
+            for process in (self.process, *self.process.children(recursive=True)):
+                try:
+                    total += process.memory_info().rss
+                except psutil.NoSuchProcess:
+                    pass
+            self.samples.append((time.monotonic(), total / 2**20))
 
     def latest(self) -> float:
         return self.samples[-1][1] if self.samples else 0.0
@@ -170,8 +180,9 @@ class RssSampler(threading.Thread):
 
 def change_version(repository: Path, url: str, part: int) -> str:
     """Retire the newest version on odd parts, promote it back on even ones."""
-    from santander.ops.versions import AdminClient, promote, retire
-    client = AdminClient(url)
+    from santander.ops.versions import promote, retire
+    from santander.v2_client import V2Client
+    client = V2Client(url, timeout=300)
     if part % 2:
         _, served = retire(repository, 2, client=client)
         return f"retired 2 (serving {served})"
@@ -179,46 +190,77 @@ def change_version(repository: Path, url: str, part: int) -> str:
     return f"promoted 2 (serving {served})"
 
 
+LOG_WAYS = {"on": None, "off": "off"}        # SANTANDER_LOG_URL: unset (the SQLite default)
+
+
 def run(smoke: bool, out: Path) -> dict:
-    from santander.ops.launcher import running_server
     ensure_installed()
-    parts_seconds = [8, 8, 8] if smoke else [60] * 10
+    parts_seconds = [6, 6] if smoke else [60] * 10
     if os.cpu_count() > 1:
         os.sched_setaffinity(0, {LOAD_CORE})
-    with tempfile.TemporaryDirectory(prefix="santander-soak-") as tmp:
-        folder = Path(tmp)
-        repository = build_repository(folder)
-        write_bodies(folder)
-        with running_server(repository, folder / "server") as server:
-            if os.cpu_count() > 1:
-                os.sched_setaffinity(server.process.pid, {SERVER_CORE})
-            sampler = RssSampler(server.process.pid)
-            sampler.start()
-            parts = []
-            for k, seconds in enumerate(parts_seconds):
-                # The version change lands in the middle of the part, under load.
-                changed = {}
-                timer = threading.Timer(seconds / 2, lambda k=k: changed.setdefault(
-                    "what", change_version(repository, server.http_url, k + 1)))
-                timer.start()
-                part = run_part(server.http_url, folder, seconds, seed=k + 1)
-                timer.join()
-                part.rss_mib = sampler.latest()
-                part.version_change = changed.get("what", "")
-                parts.append(part)
-                print(f"part {k + 1}/{len(parts_seconds)}: ok {part.ok} refused {part.refused} "
-                      f"failed {part.failed} p99 {part.p(99):.1f} ms RSS {part.rss_mib:.0f} MiB "
-                      f"{part.version_change}", flush=True)
-            sampler.stopping.set()
-    summary = summarise(parts)
-    write_section(out, "soak", render(parts, summary, smoke))
-    return summary
+    runs, summaries = {}, {}
+    for way, url in LOG_WAYS.items():
+        runs[way], log = soak(parts_seconds, url)
+        summaries[way] = {**summarise(runs[way]), **log}
+    write_section(out, "soak", render(runs, summaries, smoke))
+    return summaries
+
+
+def soak(parts_seconds: list[int], log_url: str | None) -> tuple[list[Part], dict]:
+    """One soak with the log as `log_url` says; its parts, and the log's written and dropped
+    rows beside the valid answers."""
+    from bench.load import metrics_counter, wait_until_logged
+    from santander.ops.launcher import running_server
+    from santander.prediction_log.tables import LOG_URL_ENV
+    previous = os.environ.pop(LOG_URL_ENV, None)
+    if log_url is not None:
+        os.environ[LOG_URL_ENV] = log_url
+    try:
+        with tempfile.TemporaryDirectory(prefix="santander-soak-") as tmp:
+            folder = Path(tmp)
+            repository = build_repository(folder)
+            write_bodies(folder)
+            with running_server(repository, folder / "server") as server:
+                if os.cpu_count() > 1:
+                    os.sched_setaffinity(server.process.pid, {SERVER_CORE})
+                sampler = RssSampler(server.process.pid)
+                sampler.start()
+                parts = [run_one_part(server, repository, folder, k, seconds, sampler)
+                         for k, seconds in enumerate(parts_seconds)]
+                sampler.stopping.set()
+                wait_until_logged(server.metrics_url)
+                log = {kind: metrics_counter(server.metrics_url,
+                                             f"santander_log_{kind}_rows_total")
+                       for kind in ("written", "dropped")}
+    finally:
+        os.environ.pop(LOG_URL_ENV, None)
+        if previous is not None:
+            os.environ[LOG_URL_ENV] = previous
+    return parts, log
+
+
+def run_one_part(server, repository: Path, folder: Path, k: int, seconds: int,
+                 sampler: RssSampler) -> Part:
+    # The version change lands in the middle of the part, under load.
+    changed = {}
+    timer = threading.Timer(seconds / 2, lambda: changed.setdefault(
+        "what", change_version(repository, server.http_url, k + 1)))
+    timer.start()
+    part = run_part(server.http_url, folder, seconds, seed=k + 1)
+    timer.join()
+    part.rss_mib = sampler.latest()
+    part.version_change = changed.get("what", "")
+    print(f"part {k + 1}: ok {part.ok} refused {part.refused} failed {part.failed} "
+          f"p99 {part.p(99):.1f} ms RSS {part.rss_mib:.0f} MiB {part.version_change}",
+          flush=True)
+    return part
 
 
 def summarise(parts: list[Part]) -> dict:
     warm = parts[0].rss_mib
     return {
         "requests": sum(p.ok + p.refused + p.failed for p in parts),
+        "valid": sum(p.ok for p in parts),
         "failed": sum(p.failed + p.socket_errors for p in parts),
         "invalid_share": sum(p.refused for p in parts) / max(1, sum(p.ok + p.refused
                                                                      for p in parts)),
@@ -227,35 +269,46 @@ def summarise(parts: list[Part]) -> dict:
     }
 
 
-def render(parts: list[Part], summary: dict, smoke: bool) -> str:
-    minutes = sum(p.seconds for p in parts) / 60
+def render(runs: dict[str, list[Part]], summaries: dict[str, dict], smoke: bool) -> str:
+    minutes = sum(p.seconds for p in runs["on"]) / 60
     lines = ["## Soak", "", f"Measured on {machine()}." + (
-        " **Smoke run (three parts of 8 s): figures are not meaningful.**" if smoke else ""),
+        " **Smoke run (two parts of 6 s each way): figures are not meaningful.**"
+        if smoke else ""),
         f"{minutes:g} minutes of `wrk` at {CALLERS} concurrent callers (core 1) against this "
-        f"project's deployment (core 0) serving two versions of the built-in winner; "
-        f"{INVALID_SHARE:.0%} of requests invalid; the newest version retired or promoted in "
-        "the middle of every part. `python -m bench.soak` reproduces it.", "",
-        "| part | valid answered | invalid refused (400) | failed | p50 / p99 | server RSS "
-        "at its end | version change |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for k, p in enumerate(parts, 1):
-        failed = f"{p.failed + p.socket_errors}" + (f" ({p.first_failures[:120]})"
-                                                     if p.failed else "")
-        lines.append(f"| {k} | {p.ok:,} | {p.refused:,} | {failed} | {p.p(50):.1f} / "
-                     f"{p.p(99):.1f} ms | {p.rss_mib:.0f} MiB | {p.version_change} |")
-    s = summary
-    lines += ["", "| target | measured | |", "| --- | --- | --- |",
-              f"| no failed request (valid ones answered, invalid ones a 400) | "
-              f"{s['failed']} of {s['requests']:,} | "
-              f"{verdict(s['failed'] == 0 and s['requests'] > 0)} |",
-              f"| server RSS growth after the first part ≤ 10% | {s['rss_growth']:+.1%} | "
-              f"{verdict(s['rss_growth'] <= 0.10)} |",
-              f"| last part's p99 ≤ 1.5× the first's | {s['p99_last_vs_first']:.2f}× | "
-              f"{verdict(s['p99_last_vs_first'] <= 1.5)} |"]
-    return "\n".join(lines)
+        f"project's deployment (core 0) serving two versions of the built-in winner, once with "
+        f"the prediction log on (every row, SQLite) and once with it off; {INVALID_SHARE:.0%} "
+        "of requests invalid; the newest version retired or promoted in the middle of every "
+        "part. RSS: the server and its children. `python -m bench.soak` reproduces it.", ""]
+    for way, parts in runs.items():
+        lines += [f"Log {way}:", "",
+                  "| part | valid answered | invalid refused (400) | failed | p50 / p99 | RSS "
+                  "at its end | version change |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for k, p in enumerate(parts, 1):
+            failed = f"{p.failed + p.socket_errors}" + (f" ({p.first_failures[:120]})"
+                                                         if p.failed else "")
+            lines.append(f"| {k} | {p.ok:,} | {p.refused:,} | {failed} | {p.p(50):.1f} / "
+                         f"{p.p(99):.1f} ms | {p.rss_mib:.0f} MiB | {p.version_change} |")
+        lines.append("")
+    lines += ["| target | measured | |", "| --- | --- | --- |"]
+    for way, s in summaries.items():
+        lines += [f"| log {way}: no failed request (valid ones answered, invalid ones a 400) | "
+                  f"{s['failed']} of {s['requests']:,} | "
+                  f"{verdict(s['failed'] == 0 and s['requests'] > 0)} |",
+                  f"| log {way}: RSS growth after the first part ≤ 10% | "
+                  f"{s['rss_growth']:+.1%} | {verdict(s['rss_growth'] <= 0.10)} |",
+                  f"| log {way}: last part's p99 ≤ 1.5× the first's | "
+                  f"{s['p99_last_vs_first']:.2f}× | {verdict(s['p99_last_vs_first'] <= 1.5)} |"]
+    on = summaries["on"]
+    accounted = on["written"] + on["dropped"]
+    lines.append(f"| log on: nothing lost but what is counted (every valid answer's row "
+                 f"written or counted dropped) | {on['written']:,.0f} written + "
+                 f"{on['dropped']:,.0f} dropped of {on['valid']:,} answered | "
+                 f"{verdict(accounted == on['valid'])} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = cli(__doc__, "1 minute in three parts, to keep it working").parse_args(argv)
+    args = cli(__doc__, "two parts of 6 s each way, to keep it working").parse_args(argv)
     print(json.dumps(run(args.smoke, Path(args.out)), indent=2))
     return 0
 

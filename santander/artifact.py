@@ -1,6 +1,6 @@
 """Model artifacts on disk: native formats where the library has one, a sha256 beside each.
 
-Export writes them (`save`); the serving side reads them (santander.serving.loader), after
+Export writes them (`save`); the loader reads them (santander/loader.py), after
 `verify`. Imports no training code; a model library is imported only for the format in hand.
 """
 
@@ -43,8 +43,13 @@ def save(estimator: Any, artifact_format: str, folder: Path) -> Path:
     else:
         import joblib
         joblib.dump(estimator, path)
-    (folder / (path.name + CHECKSUM_SUFFIX)).write_text(f"{sha256_file(path)}  {path.name}\n")
+    write_checksum(path)
     return path
+
+
+def write_checksum(path: Path) -> None:
+    """`<file>.sha256` beside the file, in sha256sum's format: what `verify` checks."""
+    path.with_name(path.name + CHECKSUM_SUFFIX).write_text(f"{sha256_file(path)}  {path.name}\n")
 
 
 def verify(path: Path) -> None:

@@ -92,9 +92,10 @@ def _print_outcome(outcome) -> None:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from santander.ops.versions import AdminClient, version_table
+    from santander.ops.versions import version_table
+    from santander.v2_client import V2Client
     rows, server_answered = version_table(args.repository, args.name,
-                                          AdminClient(args.url, timeout=5))
+                                          V2Client(args.url, timeout=5))
     if not rows:
         print(f"no versions of '{args.name}' in {args.repository}")
         return 0
@@ -115,16 +116,18 @@ def _num(value) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from santander.ops.versions import AdminClient, promote
+    from santander.ops.versions import promote
+    from santander.v2_client import V2Client
     version, served = promote(args.repository, args.version, args.name,
-                              AdminClient(args.url))
+                              V2Client(args.url, timeout=300))
     return _report_served("promoted", version.number, served, args.url)
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
-    from santander.ops.versions import AdminClient, retire
+    from santander.ops.versions import retire
+    from santander.v2_client import V2Client
     version, served = retire(args.repository, args.version, args.name,
-                             AdminClient(args.url))
+                             V2Client(args.url, timeout=300))
     return _report_served("retired", version.number, served, args.url)
 
 

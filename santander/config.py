@@ -69,11 +69,13 @@ SERVING_GC_THRESHOLDS = (50_000, 20, 100)
 # (SANTANDER_LOG_SAMPLE_RATE overrides, and a version's own log_sample_rate overrides that),
 # every row of each. The writer commits a batch when LOG_BATCH_ROWS are queued or every
 # LOG_FLUSH_SECONDS; past LOG_QUEUE_ROWS queued rows (~16 MB of features) new ones are dropped
-# and counted, and that is also the most a SIGKILL of the server loses.
+# and counted, and that is also the most a SIGKILL of the server loses. Small batches: the log's
+# process holds the core for a short while at a time, so answers on a shared core wait less
+# (BENCHMARKS.md, Sustained).
 LOG_SAMPLE_RATE = 1.0
 LOG_SAMPLE_RATE_ENV = "SANTANDER_LOG_SAMPLE_RATE"
 LOG_SAMPLE_RATE_SETTING = "log_sample_rate"    # a version's own, in parameters.extra
-LOG_BATCH_ROWS = 1_000
+LOG_BATCH_ROWS = 250
 LOG_FLUSH_SECONDS = 0.5
 LOG_QUEUE_ROWS = 20_000
 

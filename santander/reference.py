@@ -31,8 +31,7 @@ def write_reference(frame: pd.DataFrame, folder: Path) -> Path:
     """Into a version's (staging) folder, with its sha256 beside."""
     path = Path(folder) / REFERENCE_FILE
     frame.to_parquet(path, index=False)
-    (path.parent / (path.name + artifact.CHECKSUM_SUFFIX)).write_text(
-        f"{artifact.sha256_file(path)}  {path.name}\n")
+    artifact.write_checksum(path)
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from santander.serving.loader import load_version
+from santander.loader import load_version
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,3 +52,13 @@ def infer_grpc(address: str, model: str, X: np.ndarray, request_id: str) -> dict
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
+
+
+def log_counters(metrics_url: str) -> dict[str, float]:
+    """The prediction log's written and dropped rows, from the server's metrics port."""
+    import urllib.request
+    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return {kind: sum(float(line.rsplit(" ", 1)[1]) for line in lines
+                      if line.startswith(f"santander_log_{kind}_rows_total"))
+            for kind in ("written", "dropped")}

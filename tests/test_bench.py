@@ -38,19 +38,33 @@ def test_serving_benchmark_smoke_writes_every_configuration(tmp_path):
     for label in ("stock MLServer defaults", "plain FastAPI", "this project's deployment",
                   "in-process `inplace_predict`", "gRPC", "bare transports",
                   "64 rows per request", "serving the winner", "in-process winner",
-                  "The prediction log's cost, inside one server", "A/A: the noise",
-                  "in-process `contributions`", "`pred_contribs`"):
+                  "in-process `contributions`", "`pred_contribs`", "bench/sustained.py"):
         assert label in text
     rows = [line for line in text.splitlines()
             if line.startswith("| ") and ("| REST |" in line or "| gRPC |" in line)]
     assert len(rows) == 18
     assert all("| 0 |" in row for row in rows), "a benchmark request failed"
     verdicts = [verdict for _, _, verdict in target_rows(text)]
-    # 7 for the XGBoost deployment (with the log's cost and contributions), 7 for the winner.
-    assert len(verdicts) == 14 and set(verdicts) <= {"met", "**missed**"}
-    # The log's rows, from the logging server's own counters: it kept every row.
+    # 5 for the XGBoost deployment, 7 for the winner (with its contributions).
+    assert len(verdicts) == 12 and set(verdicts) <= {"met", "**missed**"}
+
+
+def test_sustained_benchmark_smoke_measures_the_log_paired_against_an_aa_control(tmp_path):
+    text = _run("bench.sustained", tmp_path / "B.md")
+    assert "<!-- sustained:start -->" in text and "Smoke run" in text
+    for label in ("every row logged", "A/A: the noise", "logged / stock", "not logged / stock"):
+        assert label in text
+    assert len(target_rows(text)) == 2
+    # The log's rows, from the server's own counters: every logged request's row was written.
     written = re.search(r"([\d,]+) rows written, ([\d,]+) dropped", text)
     assert written and int(written[1].replace(",", "")) > 0 and written[2] == "0"
+
+
+def test_fast_paths_benchmark_smoke_times_both_paths_on_the_families_selection_trains(tmp_path):
+    text = _run("bench.fast_paths", tmp_path / "B.md")
+    assert "<!-- fast_paths:start -->" in text and "Smoke run" in text
+    assert text.count("| xgboost |") == 3 and text.count("| lightgbm |") == 3
+    assert "Verdict: the XGBoost small-batch path" in text
 
 
 def test_selection_benchmark_smoke_and_sections_are_kept(tmp_path):
@@ -77,9 +91,12 @@ def test_quality_benchmark_smoke_reports_every_family_against_the_bayes_limit(tm
 def test_soak_benchmark_smoke_loses_no_request_while_versions_change(tmp_path):
     text = _run("bench.soak", tmp_path / "B.md")
     assert "<!-- soak:start -->" in text and "Smoke run" in text
-    parts = [line for line in text.splitlines() if line[:4] in ("| 1 ", "| 2 ", "| 3 ")]
-    assert len(parts) == 3
+    parts = [line for line in text.splitlines() if line[:4] in ("| 1 ", "| 2 ")]
+    assert len(parts) == 4                    # two parts with the log on, two with it off
     assert "retired 2" in parts[0] and "promoted 2" in parts[1]
     targets = dict((what, (measured, verdict)) for what, measured, verdict in target_rows(text))
-    failed = next(v for k, v in targets.items() if k.startswith("no failed request"))
-    assert failed[0].startswith("0 of ") and failed[1] == "met"
+    for way in ("on", "off"):
+        failed = targets[f"log {way}: no failed request (valid ones answered, invalid ones a 400)"]
+        assert failed[0].startswith("0 of ") and failed[1] == "met"
+    counted = next(v for k, v in targets.items() if k.startswith("log on: nothing lost"))
+    assert counted[1] == "met", counted

@@ -14,7 +14,7 @@ from santander.export import export_version
 from santander.schema import N_FEATURES
 from santander.serving.codec import RequestError
 from santander.serving.explain import explainer_for
-from santander.serving.loader import load_version
+from santander.loader import load_version
 from santander.training.candidates import FAMILIES
 from tests.test_runtime import loaded
 

@@ -10,7 +10,7 @@ import pytest
 from santander import artifact
 from santander.training.candidates import FAMILIES, get_family
 from santander.errors import ArtifactError, ExportError
-from santander.serving.loader import load_artifact
+from santander.loader import load_artifact
 from santander.export import export_version
 from santander.layout import existing_versions, models_dir
 
@@ -23,7 +23,7 @@ def test_artifact_round_trip_gives_the_same_probabilities(family, wide_data, tmp
     path = artifact.save(model, spec.artifact_format, tmp_path)
     assert path.name == artifact.FILENAMES[spec.artifact_format]
     loaded = load_artifact(path, spec.artifact_format)
-    # 1e-4: Gaussian naive Bayes is served in float64 (santander/serving/loader.py), while the
+    # 1e-4: Gaussian naive Bayes is served in float64 (santander/loader.py), while the
     # estimator fitted on float32 rows scores in float32, ~1e-5 off.
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-5,
                                atol=1e-4)

@@ -19,7 +19,8 @@ from santander.config import MODEL_NAME
 from santander.export import export_version
 from santander.layout import RETIRED_MARKER, existing_versions, models_dir
 from santander.ops.launcher import running_server
-from santander.serving.loader import load_version
+from santander.v2_client import V2Client
+from santander.loader import load_version
 from santander.training.candidates import get_family
 
 from helpers import client
@@ -182,8 +183,8 @@ def test_a_server_killed_with_sigkill_serves_the_same_versions_after_a_restart(
     served = []
     for _ in range(2):
         with running_server(repository, tmp_path / "server") as server:
-            served.append(client.loaded_versions_rest(server.http_url, MODEL_NAME))
-            answer = client.infer_rest(server.http_url, MODEL_NAME, None, X)
+            served.append(V2Client(server.http_url).loaded_versions(MODEL_NAME))
+            answer = V2Client(server.http_url).infer(MODEL_NAME, None, X)
             assert answer["model_version"] == "3"
             server.process.send_signal(signal.SIGKILL)
             server.process.wait()

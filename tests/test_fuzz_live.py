@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from santander.config import MODEL_NAME
 from santander.export import export_version
 from santander.ops.launcher import running_server
-from santander.serving.loader import load_version
+from santander.loader import load_version
 from santander.training.candidates import get_family
 from v2_strategies import bodies, examples
 

@@ -104,3 +104,22 @@ def test_memory_requests_cover_the_benchmarked_server():
     request = _mebibytes(resources["requests"]["memory"])
     assert max(measured) <= request <= 2 * max(measured)
     assert _mebibytes(resources["limits"]["memory"]) >= 1.5 * request
+
+
+def _containers(overlay: str) -> list[dict]:
+    containers = []
+    for doc in render(overlay):
+        spec = doc.get("spec", {})
+        containers += spec.get("template", {}).get("spec", {}).get("containers", [])
+        containers += spec.get("containers", []) if doc["kind"] == "ServingRuntime" else []
+    return containers
+
+
+@pytest.mark.parametrize("overlay", ["plain", "kserve"])
+def test_every_replica_takes_the_logs_url_from_a_secret_when_one_exists(overlay):
+    from santander.prediction_log.tables import LOG_URL_ENV
+    [container] = _containers(overlay)
+    [log_url] = [e for e in container["env"] if e["name"] == LOG_URL_ENV]
+    # Optional: without the Secret the pod still starts, with the image's own SQLite default.
+    assert log_url["valueFrom"]["secretKeyRef"] == {"name": "santander-log", "key": "url",
+                                                   "optional": True}

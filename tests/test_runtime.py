@@ -18,7 +18,7 @@ from santander.export import export_version
 from santander.layout import SETTINGS_FILE
 from santander.serving.codec import RequestError
 from santander.serving.limits import PayloadTooLarge, RequestLimits
-from santander.serving.loader import load_version
+from santander.loader import load_version
 from santander.serving.runtime import SantanderRuntime
 from santander.training.candidates import get_family
 
@@ -165,7 +165,9 @@ def test_requests_past_the_version_limits_are_refused_with_the_limit_named(versi
 
 def test_export_writes_the_default_limits_and_bad_limits_fail_load(versions):
     settings = json.loads((versions["logistic"] / SETTINGS_FILE).read_text())
-    assert settings["parameters"]["extra"]["limits"] == RequestLimits().as_settings()
+    written = settings["parameters"]["extra"]["limits"]
+    assert RequestLimits.from_settings({"limits": written}) == RequestLimits()
+    assert set(written) == {"max_rows", "max_body_bytes"}
     for bad in ({"max_rows": 0}, {"max_rows": "many"}, {"timeout": 3}):
         with pytest.raises(ArtifactError, match="limit"):
             loaded(versions["logistic"], limits=bad)

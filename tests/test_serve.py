@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 
 import numpy as np
@@ -15,6 +14,7 @@ from santander.config import MODEL_NAME
 from santander.training.data.io import load_features
 from santander.layout import read_model_settings
 from santander.ops.launcher import running_server
+from santander.v2_client import V2Client
 
 from helpers import ROOT, client, exported_model, infer_grpc
 
@@ -29,13 +29,8 @@ def server(trained_repository, tmp_path_factory):
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    base, path = url.split("/v2/", 1)
+    return V2Client(base).call("POST", "/v2/" + path, body)
 
 
 def test_batch_probabilities_and_labels_match_the_artifact(server, small_csv):
@@ -45,7 +40,7 @@ def test_batch_probabilities_and_labels_match_the_artifact(server, small_csv):
     model = exported_model(outcome.version_dir)
     X, _ = load_features(small_csv, rows=7)
     expected = model.predict_proba(X.astype(np.float32))[:, 1]
-    response = client.infer_rest(srv.http_url, MODEL_NAME, None, X, request_id="r-7")
+    response = V2Client(srv.http_url).infer(MODEL_NAME, None, X, request_id="r-7")
     outputs = {o["name"]: o for o in response["outputs"]}
     assert response["id"] == "r-7" and response["model_version"] == "1"
     np.testing.assert_allclose(outputs["probability"]["data"], expected, rtol=1e-5)
@@ -83,7 +78,7 @@ def _columns_body(X: np.ndarray, order: list[int]) -> dict:
 def test_named_columns_in_any_order_give_the_same_probabilities(server, small_csv):
     srv, _ = server
     X, _ = load_features(small_csv, rows=4)
-    ordered = client.infer_rest(srv.http_url, MODEL_NAME, None, X)
+    ordered = V2Client(srv.http_url).infer(MODEL_NAME, None, X)
     shuffled_order = list(np.random.default_rng(0).permutation(200))
     status, shuffled = _post(_infer_url(srv), _columns_body(X, shuffled_order))
     assert status == 200
@@ -146,8 +141,7 @@ def test_stock_outputs_keep_their_stock_meaning(server, small_csv):
 
 def test_metadata_shows_schema_and_model_card(server):
     srv, outcome = server
-    with urllib.request.urlopen(f"{srv.http_url}/v2/models/xgboost-model", timeout=10) as r:
-        metadata = json.loads(r.read())
+    metadata = V2Client(srv.http_url).metadata(MODEL_NAME)
     assert metadata["inputs"][0]["shape"] == [-1, 200]
     card = metadata["parameters"]["model_card"]
     assert card["family"] == outcome.report["model_card"]["family"]
@@ -159,7 +153,7 @@ def test_explanations_over_rest_and_grpc_sum_to_the_served_log_odds(server, smal
                                                                       capsys):
     srv, _ = server
     X, _ = load_features(small_csv, rows=4)
-    answer = client.infer_rest(srv.http_url, MODEL_NAME, None, X, outputs=client.EXPLAIN_OUTPUTS)
+    answer = V2Client(srv.http_url).infer(MODEL_NAME, None, X, outputs=client.EXPLAIN_OUTPUTS)
     outputs = {o["name"]: o for o in answer["outputs"]}
     assert outputs["contributions"]["shape"] == [4, 201]
     contributions = np.reshape(outputs["contributions"]["data"], (4, 201))
@@ -203,7 +197,7 @@ def test_the_notebooks_last_cell_asks_the_served_model(server, small_csv):
 def test_grpc_answers_like_rest(server, small_csv):
     srv, _ = server
     X, _ = load_features(small_csv, rows=3)
-    rest = client.infer_rest(srv.http_url, MODEL_NAME, None, X)
+    rest = V2Client(srv.http_url).infer(MODEL_NAME, None, X)
     grpc = infer_grpc(srv.grpc_address, MODEL_NAME, X, request_id="g-1")
     assert grpc["id"] == "g-1"
     rest_p = {o["name"]: o["data"] for o in rest["outputs"]}["probability"]
@@ -225,7 +219,7 @@ def test_a_corrupted_version_is_skipped_and_the_others_keep_serving(trained_repo
     artifact_file = broken / settings["parameters"]["uri"]
     artifact_file.write_bytes(artifact_file.read_bytes()[:-1] + b"!")
     with running_server(repo, tmp_path / "server") as srv:
-        answer = client.infer_rest(srv.http_url, MODEL_NAME, None, np.zeros((1, 200)))
+        answer = V2Client(srv.http_url).infer(MODEL_NAME, None, np.zeros((1, 200)))
         assert answer["model_version"] == "1"
         status, _ = _post(f"{srv.http_url}/v2/models/xgboost-model/versions/2/infer",
                           _tensor([1, 200], ROW))
@@ -259,7 +253,7 @@ def test_concurrent_callers_each_get_their_own_rows_with_batching(trained_reposi
             return _post(f"{srv.http_url}/v2/models/xgboost-model/infer",
                          _tensor([1, 200], [None] + ROW[1:]))
         lo, hi = slices[k]
-        return 200, client.infer_rest(srv.http_url, MODEL_NAME, None, X[lo:hi],
+        return 200, V2Client(srv.http_url).infer(MODEL_NAME, None, X[lo:hi],
                                       request_id=f"caller-{k}")
 
     with running_server(repo, tmp_path / "server") as srv:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from santander.config import MODEL_NAME
-from santander.serving.loader import load_version
+from santander.loader import load_version
 from santander.cli import main
 from santander.training.evaluation import PLOTS
 from santander.layout import read_model_settings

@@ -10,9 +10,9 @@ import pytest
 from xgboost import XGBClassifier, XGBRegressor
 
 from santander import artifact
-from santander.serving import trees
-from santander.serving.loader import load_artifact
-from santander.serving.trees import SmallBatchTrees
+from santander import trees
+from santander.loader import load_artifact
+from santander.trees import SmallBatchTrees
 from tests.helpers import rows_on_split_thresholds
 
 

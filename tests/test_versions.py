@@ -3,12 +3,9 @@ failed request, old versions answering exactly as before, numeric version order.
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,7 @@ from santander.training.retrain import retrain
 from santander.training.train import RunOptions
 from santander.ops.launcher import running_server
 from santander.layout import list_versions
+from santander.v2_client import ClientError, V2Client
 
 from helpers import client
 
@@ -33,15 +31,11 @@ def _infer(url: str, X: np.ndarray, version: str | None = None) -> tuple[int, di
     path = "/v2/models/xgboost-model" + (f"/versions/{version}" if version else "") + "/infer"
     body = {"inputs": [{"name": "features", "shape": list(X.shape), "datatype": "FP32",
                         "data": X.ravel().tolist()}]}
-    request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-    except OSError as exc:                      # a dropped connection counts as a failure
+        status, answer = V2Client(url).call("POST", path, body)
+    except ClientError as exc:                  # a dropped connection counts as a failure
         return 0, {"error": str(exc)}
+    return status, answer if isinstance(answer, dict) else {"error": str(answer)}
 
 
 def _probabilities(body: dict) -> list[float]:

@@ -9,9 +9,11 @@ MLServer's gRPC protos out of the test process (tritonclient's share their names
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,3 +103,66 @@ def test_the_app_works_without_the_serving_or_training_side(tmp_path):
     modules = _modules_after(probe)
     assert "santander.app.data" in modules and "santander.ops.versions" in modules
     assert [m for m in modules if m.startswith(("santander.training", "santander.serving"))] == []
+
+
+# What each room may import of the package (DESIGN.md's table), besides itself and the
+# top-level modules. The CLI, at the top, may import everything.
+MAY_IMPORT = {
+    "santander.serving": ("santander.prediction_log.writer",),
+    "santander.prediction_log": (),
+    "santander.training": (),
+    "santander.ops": (),
+    "santander.monitoring": ("santander.prediction_log.readers", "santander.prediction_log.tables"),
+    "santander.app": ("santander.ops", "santander.monitoring", "santander.prediction_log.readers",
+                      "santander.prediction_log.tables"),
+}
+PACKAGE = Path(__file__).resolve().parents[1] / "santander"
+
+
+def _imports(path: Path) -> set[str]:
+    """The santander modules a file imports, anywhere in it (functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {n for n in names if n.startswith("santander.")}
+
+
+def crossings(package: Path = PACKAGE) -> list[str]:
+    """Every import of one room by another that MAY_IMPORT does not allow; the top level
+    imports no room."""
+    def room(name: str) -> str | None:            # None: a top-level module
+        part = name.split(".")[1]
+        return None if (package / f"{part}.py").is_file() else f"santander.{part}"
+
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        module = ".".join(("santander", *path.relative_to(package).with_suffix("").parts))
+        if module in ("santander.cli", "santander.__main__", "santander.__init__"):
+            continue
+        for name in sorted(_imports(path)):
+            if room(name) is None or room(name) == room(module):
+                continue
+            if room(module) is None or not name.startswith(MAY_IMPORT[room(module)] or ("-",)):
+                found.append(f"{module} imports {name}")
+    return found
+
+
+def test_each_room_imports_only_what_the_design_allows_training_never_serving():
+    assert crossings() == []
+
+
+def test_the_wall_check_finds_training_importing_serving(tmp_path):
+    import shutil
+    copy = tmp_path / "santander"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "training" / "train.py", "a") as module:
+        module.write("\n\ndef _later():\n    from santander.serving.runtime import x\n")
+    with open(copy / "config.py", "a") as module:
+        module.write("\nimport santander.ops.versions\n")
+    assert crossings(copy) == ["santander.config imports santander.ops.versions",
+                               "santander.training.train imports santander.serving.runtime",
+                               "santander.training.train imports santander.serving.runtime.x"]

@@ -60,8 +60,8 @@ def _one_line(call, *args, **kwargs):
 
 def served_versions(sources: Sources) -> list[str]:
     """The versions the server has loaded, oldest first."""
-    from santander.v2_client import loaded_versions_rest
-    versions = _one_line(loaded_versions_rest, sources.server_url, sources.model)
+    from santander.v2_client import V2Client
+    versions = _one_line(V2Client(sources.server_url).loaded_versions, sources.model)
     if not versions:
         raise AppError(f"the server at {sources.server_url} serves no version of "
                        f"{sources.model!r}: promote one on the Versions page")
@@ -127,31 +127,32 @@ class Scores:
 def score(sources: Sources, rows: pd.DataFrame, versions: list[str],
           explain: bool = False) -> list[Scores]:
     """Each version's answer for `rows` (ID_code and the 200 features), through V2 REST."""
-    from santander.v2_client import DEFAULT_OUTPUTS, infer_rest, metadata_rest
+    from santander.v2_client import DEFAULT_OUTPUTS, V2Client
+    client = V2Client(sources.server_url)
     if not versions:
         raise AppError("pick at least one version")
     X = rows[list(FEATURES)].to_numpy(np.float64)
     codes = rows[ID_COLUMN].astype(str).tolist()
     results = []
     for version in versions:
-        metadata = _one_line(metadata_rest, sources.server_url, sources.model, version)
+        metadata = _one_line(client.metadata, sources.model, version)
         threshold = (metadata.get("parameters") or {}).get("threshold")
         outputs = (*DEFAULT_OUTPUTS, OUTPUT_CONTRIBUTIONS) if explain else DEFAULT_OUTPUTS
         answers, note = [], ""
         for start in range(0, len(X), UPLOAD_BATCH):
             part = slice(start, start + UPLOAD_BATCH)
             try:
-                answers.append(_one_line(infer_rest, sources.server_url, sources.model,
-                                         version, X[part], request_id="santander-app",
-                                         outputs=outputs, id_codes=codes[part]))
+                answers.append(_one_line(client.infer, sources.model, version, X[part],
+                                         request_id="santander-app", outputs=outputs,
+                                         id_codes=codes[part]))
             except AppError as exc:
                 if OUTPUT_CONTRIBUTIONS not in outputs or "explanation" not in str(exc):
                     raise
                 # This version's family has no exact explanation: score without one.
                 outputs, note = DEFAULT_OUTPUTS, str(exc).split(": ", 1)[-1]
-                answers.append(_one_line(infer_rest, sources.server_url, sources.model,
-                                         version, X[part], request_id="santander-app",
-                                         outputs=outputs, id_codes=codes[part]))
+                answers.append(_one_line(client.infer, sources.model, version, X[part],
+                                         request_id="santander-app", outputs=outputs,
+                                         id_codes=codes[part]))
         merged = _merge_outputs(answers)
         contributions = None
         if OUTPUT_CONTRIBUTIONS in merged and not note:
@@ -189,9 +190,10 @@ def top_contributions(contributions: np.ndarray, row: int = 0,
 def versions_table(sources: Sources) -> tuple[pd.DataFrame, bool]:
     """Every version with its state, family, threshold, holdout F1 and ROC AUC, rows and date;
     and whether the server answered."""
-    from santander.ops.versions import AdminClient, version_table
+    from santander.ops.versions import version_table
+    from santander.v2_client import V2Client
     rows, answered = _one_line(version_table, sources.repository, sources.model,
-                               AdminClient(sources.server_url, timeout=5))
+                               V2Client(sources.server_url, timeout=5))
     columns = ["version", "state", "family", "threshold", "holdout_f1", "holdout_roc_auc",
                "rows", "trained_at"]
     return pd.DataFrame(rows, columns=columns), answered
@@ -199,10 +201,11 @@ def versions_table(sources: Sources) -> tuple[pd.DataFrame, bool]:
 
 def change_state(sources: Sources, version: int, action: str) -> str:
     """Promote or retire `version`; the sentence saying what the server now serves."""
-    from santander.ops.versions import AdminClient, promote, retire
+    from santander.ops.versions import promote, retire
+    from santander.v2_client import V2Client
     change = {"promote": promote, "retire": retire}[action]
     chosen, served = _one_line(change, sources.repository, version, sources.model,
-                               AdminClient(sources.server_url))
+                               V2Client(sources.server_url, timeout=300))
     done = "promoted" if action == "promote" else "retired"
     if served is None:
         return (f"{done} version {chosen.number}; no server at {sources.server_url}: it takes "

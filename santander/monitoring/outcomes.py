@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, delete, select, tuple_
+from sqlalchemy import and_, delete, distinct, func, select, tuple_
 from sqlalchemy.engine import Engine
 
 from santander.errors import DataError
@@ -114,20 +114,6 @@ def record_outcomes(engine: Engine, labels: pd.DataFrame, source: str) -> Record
     """Record the labels in one transaction. Refused (nothing written) if none of them labels
     a logged row: that is the wrong file, or the wrong log."""
     by_request = labels["request_id"].notna().all()
-    matched_keys = set()
-    with engine.connect() as connection:
-        for condition in _key_condition(predictions, labels):
-            columns = ((predictions.c.request_id, predictions.c.row_index) if by_request
-                       else (predictions.c.id_code,))
-            matched_keys.update(tuple(r) for r in connection.execute(
-                select(*columns).where(condition).distinct()))
-    keys = (zip(labels["request_id"], labels["row_index"].astype(int)) if by_request
-            else ((code,) for code in labels["id_code"]))
-    matched = sum(1 for key in keys if tuple(key) in matched_keys)
-    if matched == 0:
-        raise DataError(f"{source}: none of its {len(labels):,} labels matches a logged "
-                        "prediction (by " + ("request_id and row_index" if by_request
-                                             else ID_COLUMN) + "); nothing recorded")
     recorded_at = datetime.now(timezone.utc)
     rows = [{**row, "recorded_at": recorded_at,
              "row_index": None if row["row_index"] is None or pd.isna(row["row_index"])
@@ -136,8 +122,26 @@ def record_outcomes(engine: Engine, labels: pd.DataFrame, source: str) -> Record
     with engine.begin() as connection:
         for condition in _key_condition(outcomes, labels):
             connection.execute(delete(outcomes).where(condition))
+        before = connection.execute(select(func.max(outcomes.c.id))).scalar() or 0
         connection.execute(outcomes.insert(), rows)
+        matched = connection.execute(_matched_labels(by_request, after_id=before)).scalar()
+        if matched == 0:            # leaving the block by an error rolls the inserts back
+            raise DataError(f"{source}: none of its {len(labels):,} labels matches a logged "
+                            "prediction (by " + ("request_id and row_index" if by_request
+                                                 else ID_COLUMN) + "); nothing recorded")
     return Recorded(labels=len(labels), matched=matched)
+
+
+def _matched_labels(by_request: bool, after_id: int):
+    """How many outcome rows newer than `after_id` label at least one logged row. Joined from
+    the outcomes side: the log keeps no index on its keys (tables.py says why), so the database
+    passes over the log once rather than look each label up."""
+    key = (and_(predictions.c.request_id == outcomes.c.request_id,
+                predictions.c.row_index == outcomes.c.row_index) if by_request
+           else predictions.c.id_code == outcomes.c.id_code)
+    return (select(func.count(distinct(outcomes.c.id)))
+            .select_from(outcomes.join(predictions, key))
+            .where(outcomes.c.id > after_id))
 
 
 def labelled_predictions(engine: Engine, model_name: str, version: str | None = None,

@@ -10,12 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from santander import config
+from santander.v2_client import V2Client
 
 
 def mlserver_command(repository: str | Path = config.DEPLOY_DIR) -> list[str]:
@@ -45,18 +44,15 @@ def wait_until_ready(http_url: str, model: str = config.MODEL_NAME, timeout: flo
                      is_alive=lambda: True) -> None:
     """Poll /v2/models/<model>/ready (the server's own ready answers before models load)."""
     deadline = time.monotonic() + timeout
-    url = f"{http_url.rstrip('/')}/v2/models/{model}/ready"
+    client = V2Client(http_url, timeout=2)
     while time.monotonic() < deadline:
         if not is_alive():
             raise RuntimeError("the server exited before the model was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if client.ready(model):
+            return
         time.sleep(0.25)
-    raise TimeoutError(f"model {model} not ready at {url} after {timeout:.0f}s")
+    raise TimeoutError(f"model {model} not ready at {client.url}/v2/models/{model}/ready "
+                       f"after {timeout:.0f}s")
 
 
 # Ports handed out by free_port in this process: each goes to one server.

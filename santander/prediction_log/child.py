@@ -1,7 +1,7 @@
 """The log's database side: a child process of the server (started by writer.py) that inserts
 the batches the writer thread sends over a `multiprocessing` connection.
 
-The writer sends the log's URL first, then one batch at a time (`writer.batch_columns`). The
+The writer sends the log's URL first, then one batch at a time (`writer.Batch`). The
 child inserts each in one transaction and answers None once it is committed, or the one-line
 error the database gave (nothing of the batch was written). When the connection ends (the
 server stopped or was killed), the child exits.
@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from santander.prediction_log.tables import connect, predictions
+from santander.prediction_log.writer import receive_batch
 
 LOG_PROCESS_NICENESS = 4
 
@@ -35,29 +36,31 @@ INSERT_COLUMNS = ("logged_at", "request_id", "row_index", "id_code", "model_name
 ROWS_PER_STATEMENT = 250      # 2,750 parameters: well inside SQLite's 32,766 and Postgres' 65,535
 
 
-def insert_rows(columns: dict, bind_time) -> list[tuple]:
-    """A batch's rows in `INSERT_COLUMNS` order, built a column at a time."""
-    counts = columns["counts"]
+def insert_rows(requests: list[tuple], features: np.ndarray, probability: np.ndarray,
+                bind_time) -> list[tuple]:
+    """A batch's rows in `INSERT_COLUMNS` order, built a column at a time from what
+    `writer.Batch` sends: per request (n, *REQUEST_FIELDS), per row features and scores."""
+    counts, logged_at, request_id, id_codes, model_name, model_version, threshold, latency_ms \
+        = zip(*requests)
 
     def per_request(values):
         if all(n == 1 for n in counts):
             return values
         return list(chain.from_iterable(repeat(v, n) for v, n in zip(values, counts)))
 
-    features = np.ascontiguousarray(columns["features"], dtype="<f4")
+    features = np.ascontiguousarray(features, dtype="<f4")
     blobs = features.view(np.dtype((np.void, features.shape[1] * 4))).ravel().tolist()
-    probability = np.asarray(columns["probability"], dtype=np.float64)
-    thresholds = per_request(columns["threshold"])
+    thresholds = per_request(threshold)
     labels = (probability >= np.asarray(thresholds)).astype(int).tolist()
     return list(zip(
-        per_request([bind_time(t) for t in columns["logged_at"]]),
-        per_request(columns["request_id"]),
+        per_request([bind_time(t) for t in logged_at]),
+        per_request(request_id),
         chain.from_iterable(range(n) for n in counts),
-        chain.from_iterable(ids or repeat(None, n) for ids, n in zip(columns["id_codes"], counts)),
-        per_request(columns["model_name"]),
-        per_request(columns["model_version"]),
+        chain.from_iterable(ids or repeat(None, n) for ids, n in zip(id_codes, counts)),
+        per_request(model_name),
+        per_request(model_version),
         blobs, probability.tolist(), labels, thresholds,
-        per_request(columns["latency_ms"])))
+        per_request(latency_ms)))
 
 
 class RowInserter:
@@ -93,11 +96,11 @@ class BatchStore:
         self._engine = None
         self._inserter: RowInserter | None = None
 
-    def write(self, columns: dict) -> None:
+    def write(self, requests: list[tuple], features: np.ndarray, probability: np.ndarray) -> None:
         if self._engine is None:
             self._engine = connect(self.url)
             self._inserter = RowInserter(self._engine)
-        rows = insert_rows(columns, self._inserter.bind_time)
+        rows = insert_rows(requests, features, probability, self._inserter.bind_time)
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
@@ -120,11 +123,11 @@ def serve(connection: Connection) -> None:
     try:
         while True:
             try:
-                columns = connection.recv()
+                batch = receive_batch(connection)
             except EOFError:
                 return
             try:
-                store.write(columns)
+                store.write(*batch)
                 answer = None
             except Exception as exc:  # noqa: BLE001 - the writer counts the batch as dropped
                 answer = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
@@ -138,7 +141,7 @@ def main(argv: list[str]) -> int:
     # terminal's whole process group must not cut a batch short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One fixed priority, a little below the server's: answers come first when both want
-    # the core; the log still keeps up (BENCHMARKS.md, Serving).
+    # the core, and the log still keeps up on a saturated one (BENCHMARKS.md, Sustained).
     os.nice(LOG_PROCESS_NICENESS)
     try:
         serve(Connection(int(argv[1])))

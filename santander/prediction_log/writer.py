@@ -31,6 +31,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
@@ -38,7 +39,8 @@ import numpy as np
 from prometheus_client import Counter
 
 from santander.config import LOG_BATCH_ROWS, LOG_FLUSH_SECONDS, LOG_QUEUE_ROWS
-from santander.prediction_log.tables import safe_url
+from santander.prediction_log.tables import log_url, safe_url
+from santander.schema import N_FEATURES
 
 logger = logging.getLogger("santander.prediction_log")
 WARN_EVERY_SECONDS = 60.0
@@ -68,15 +70,43 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def batch_columns(scored: list[Scored]) -> dict:
-    """What the child receives for a batch: a column each, numpy for the numbers, so pickling
-    it costs the server little."""
-    return {"counts": [len(s.probability) for s in scored],
-            "features": np.concatenate([s.features for s in scored]),
-            "probability": np.concatenate([s.probability for s in scored]),
-            **{name: [getattr(s, name) for s in scored]
-               for name in ("logged_at", "request_id", "id_codes", "model_name",
-                            "model_version", "threshold", "latency_ms")}}
+class Batch:
+    """Rows on their way to the database, a column each: filled as requests are answered (a
+    copy of each request's features and scores), sent to the child whole. The server's side
+    of a batch is then a few sends of memory it already holds, not a pickle of 1,000 rows."""
+
+    def __init__(self, capacity: int):
+        self.features = np.empty((capacity, N_FEATURES), dtype=np.float32)
+        self.probability = np.empty(capacity, dtype=np.float64)
+        self.rows = 0
+        # Per request: its row count, then Scored's other fields in REQUEST_FIELDS order.
+        self.requests: list[tuple] = []
+
+    def room(self) -> int:
+        return len(self.probability) - self.rows
+
+    def add(self, scored: Scored) -> None:
+        n = len(scored.probability)
+        self.features[self.rows:self.rows + n] = scored.features
+        self.probability[self.rows:self.rows + n] = scored.probability
+        self.rows += n
+        self.requests.append((n, *(getattr(scored, name) for name in REQUEST_FIELDS)))
+
+    def send(self, connection: Connection) -> None:
+        connection.send(self.requests)
+        connection.send_bytes(self.features[:self.rows])
+        connection.send_bytes(self.probability[:self.rows])
+
+
+REQUEST_FIELDS = ("logged_at", "request_id", "id_codes", "model_name", "model_version",
+                  "threshold", "latency_ms")
+
+
+def receive_batch(connection: Connection) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    """A `Batch` as the child receives it: (requests, features, probability)."""
+    requests = connection.recv()
+    features = np.frombuffer(connection.recv_bytes(), dtype=np.float32).reshape(-1, N_FEATURES)
+    return requests, features, np.frombuffer(connection.recv_bytes(), dtype=np.float64)
 
 
 class LogWriter:
@@ -86,7 +116,8 @@ class LogWriter:
         self.max_queued_rows = max_queued_rows
         self.batch_rows = batch_rows
         self.flush_seconds = flush_seconds
-        self._queue: deque[Scored] = deque()
+        self._filling: Batch | None = None
+        self._sealed: deque[Batch] = deque()
         self._queued_rows = 0           # queued or being written: the rows a SIGKILL loses
         self._condition = threading.Condition()
         self._closing = False
@@ -105,10 +136,20 @@ class LogWriter:
             if self._closing or self._queued_rows + n > self.max_queued_rows:
                 self._drop(n, "queue_full")
                 return
-            self._queue.append(scored)
+            if self._filling is None or self._filling.room() < n:
+                self._seal()
+                self._filling = Batch(max(self.batch_rows, n))
+            self._filling.add(scored)
             self._queued_rows += n
-            if self._queued_rows >= self.batch_rows:
+            if self._filling.rows >= self.batch_rows:
+                self._seal()
                 self._condition.notify()
+
+    def _seal(self) -> None:
+        """The batch being filled is complete: on to the queue. Caller holds the lock."""
+        if self._filling is not None and self._filling.rows:
+            self._sealed.append(self._filling)
+        self._filling = None
 
     @property
     def queued_rows(self) -> int:
@@ -136,19 +177,19 @@ class LogWriter:
         while True:
             with self._condition:
                 self._condition.wait_for(
-                    lambda: self._closing or self._flush_now
-                    or self._queued_rows >= self.batch_rows, timeout=self.flush_seconds)
+                    lambda: self._closing or self._flush_now or self._sealed,
+                    timeout=self.flush_seconds)
                 self._flush_now = False
-                # At most a batch's rows per transaction, however far behind: what the child
-                # holds in memory at once stays small (whole requests, so a big one may pass).
-                batch, rows = [], 0
-                while self._queue and rows < self.batch_rows:
-                    batch.append(self._queue.popleft())
-                    rows += len(batch[-1].probability)
-                if not batch and self._closing:
+                if not self._sealed:            # a timeout, a flush or the end: what there is
+                    self._seal()
+                # One batch per transaction, however far behind: what the child holds in
+                # memory at once stays small.
+                batch = self._sealed.popleft() if self._sealed else None
+                if batch is None and self._closing:
                     return
-            if batch:
-                failure = self._write(batch_columns(batch))
+            if batch is not None:
+                rows = batch.rows
+                failure = self._write(batch)
                 with self._condition:
                     if failure is None:
                         WRITTEN_ROWS.inc(rows)
@@ -157,12 +198,12 @@ class LogWriter:
                     self._queued_rows -= rows
                     self._condition.notify_all()
 
-    def _write(self, columns: dict) -> str | None:
+    def _write(self, batch: Batch) -> str | None:
         """Send a batch to the child and wait for its answer: None once committed, else why
         nothing of it was written."""
         try:
             connection = self._connection or self._start_child()
-            connection.send(columns)
+            batch.send(connection)
             return connection.recv()
         except (OSError, EOFError) as exc:  # the child is gone: the next batch starts another
             code = self._stop_child(1.0)
@@ -216,7 +257,12 @@ _writers: dict[str, LogWriter] = {}
 _writers_lock = threading.Lock()
 
 
-def writer_for(url: str) -> LogWriter:
+def writer_for(repository: str | Path) -> LogWriter | None:
+    """The writer of `repository`'s log (where tables.log_url says), or None when the log is
+    off: one per log for the whole process."""
+    url = log_url(repository)
+    if url is None:
+        return None
     with _writers_lock:
         if url not in _writers:
             _writers[url] = LogWriter(url)

@@ -2,8 +2,7 @@
 
 Each explainer returns (n, 201): the contribution of var_0..var_199 to the log-odds, then the
 bias, so that a row sums to logit(probability). Only exact forms are offered:
-* XGBoost and LightGBM: the libraries' own TreeSHAP (`pred_contribs` / `pred_contrib`; for
-  XGBoost the same numbers from tables, santander/serving/tree_shap.py);
+* XGBoost and LightGBM: the libraries' own TreeSHAP (`pred_contribs` / `pred_contrib`);
 * additive tables (histogram_nb, additive): the table's own per-feature terms;
 * logistic regression on standardised features: coef_j * (x_j - mean_j) / scale_j;
 * Gaussian naive Bayes: each feature's class log-likelihood ratio, the log prior ratio as bias.
@@ -24,17 +23,10 @@ Explainer = Callable[[np.ndarray], np.ndarray]
 
 def _xgboost(booster) -> Explainer:
     import xgboost
-    from santander.serving.tree_shap import TreeShapTables
-    # XGBoost's own numbers, from tables made at load (several times faster per row than
-    # pred_contribs); pred_contribs itself where the tables cannot be made or a row is not
-    # finite.
-    tables = TreeShapTables.from_booster(booster)
 
     def explain(X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        if tables is not None and np.isfinite(X).all():
-            return tables.contributions(X)
-        matrix = xgboost.DMatrix(X, feature_names=booster.feature_names, nthread=1)
+        matrix = xgboost.DMatrix(np.asarray(X, dtype=np.float32),
+                                 feature_names=booster.feature_names, nthread=1)
         return booster.predict(matrix, pred_contribs=True)
     return explain
 
@@ -76,8 +68,8 @@ def _gaussian_nb(model) -> Explainer:
 
 
 def explainer_for(model) -> Explainer | None:
-    """The exact contributions of a loaded model (santander.serving.loader), or None."""
-    from santander.serving.loader import LightGBMBooster, SklearnModel, XGBoostBooster
+    """The exact contributions of a loaded model (santander/loader.py), or None."""
+    from santander.loader import LightGBMBooster, SklearnModel, XGBoostBooster
     if isinstance(model, XGBoostBooster):
         return _xgboost(model.booster)
     if isinstance(model, LightGBMBooster):

@@ -50,9 +50,6 @@ class RequestLimits:
                                     f"got {value!r}")
         return limits
 
-    def as_settings(self) -> dict[str, Any]:
-        return asdict(self)
-
     def check_body(self, request: InferenceRequest) -> None:
         """Refuse a REST body over the limit, by the Content-Length MLServer passes on."""
         headers = (request.parameters.headers or {}) if request.parameters else {}

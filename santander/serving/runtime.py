@@ -31,17 +31,15 @@ from santander.schema import OUTPUT_CONTRIBUTIONS
 from santander.serving.codec import (RequestError, check_request_id, decode_features,
                                      decode_id_codes, encode_outputs, requested_outputs)
 from santander.serving.explain import explainer_for
-from santander.prediction_log.tables import log_url
 from santander.prediction_log.writer import Scored, now, writer_for
-from santander.serving.loader import load_served
+from santander.loader import load_served
 from santander.serving.metrics import BATCH_ROWS, SCORED_ROWS
-
-# In the MLServer process: unreadable gRPC raw tensors are a client error, not INTERNAL.
-grpc_fixes.install()
 
 
 class SantanderRuntime(MLModel):
     async def load(self) -> bool:
+        # In the MLServer process: unreadable gRPC raw tensors are a client error, not INTERNAL.
+        grpc_fixes.install()
         extra = (self.settings.parameters.extra or {}) if self.settings.parameters else {}
         where = f"model {self.name} version {self.version}"
         try:
@@ -114,7 +112,6 @@ def _prediction_log(artifact_path: Path, extra: dict):
     the version's own `log_sample_rate` (model-settings `parameters.extra`) if it has one,
     else SANTANDER_LOG_SAMPLE_RATE's, else LOG_SAMPLE_RATE: one version (a canary) can be
     logged whole while the others are sampled."""
-    url = log_url(repository_of(artifact_path.parent))
     if LOG_SAMPLE_RATE_SETTING in extra:
         source, given = f"{LOG_SAMPLE_RATE_SETTING} in the model settings", \
             extra[LOG_SAMPLE_RATE_SETTING]
@@ -127,6 +124,5 @@ def _prediction_log(artifact_path: Path, extra: dict):
         rate = float("nan")
     if isinstance(given, bool) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"{source}: {given!r} is not a sampling rate, a number from 0 to 1")
-    if url is None or rate == 0.0:
-        return None, 0.0
-    return writer_for(url), rate
+    writer = writer_for(repository_of(artifact_path.parent)) if rate > 0.0 else None
+    return writer, rate if writer is not None else 0.0

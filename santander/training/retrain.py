@@ -22,7 +22,7 @@ from santander.schema import N_FEATURES
 from santander.errors import DataError
 from santander.training.evaluation import holdout_metrics
 from santander.layout import read_model_settings
-from santander.serving.loader import ProbabilityModel, load_version
+from santander.loader import ProbabilityModel, load_version
 from santander.training.train import (Pipeline, RunOptions, Split, TrainingOutcome,
                                       load_dataset)
 from santander.layout import Version, get_version

@@ -12,11 +12,10 @@ from typing import Protocol
 
 import numpy as np
 
-from santander import artifact
+from santander import artifact, trees
 from santander.additive import AdditiveTable
 from santander.errors import ArtifactError
 from santander.layout import SETTINGS_FILE, read_model_settings
-from santander.serving import trees
 
 
 class ProbabilityModel(Protocol):

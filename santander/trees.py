@@ -2,16 +2,15 @@
 
 XGBoost's `inplace_predict` has a fixed cost per call whatever the row count, several times
 what walking the same trees level by level as numpy arrays costs for one row; the walk grows
-with the rows until the two meet at a few dozen (`bench/serving.py` measures both in-process;
-BENCHMARKS.md has the figures). A server answering lone callers spends most of a request's
-model time in that fixed cost, so the serving adapter scores up to SMALL_BATCH_ROWS rows here
-and hands larger batches to XGBoost.
+with the rows until the two meet at a few dozen (`bench/fast_paths.py` measures both on the
+xgboost family as selection trains it). A server answering lone callers spends most of a
+request's model time in that fixed cost, so the loader's XGBoost adapter scores up to
+SMALL_BATCH_ROWS rows here and hands larger batches to XGBoost.
 
 Each tree is laid out as a complete binary tree of the model's depth (heap order: node i's
 children are 2i+1 and 2i+2). A leaf above the bottom level becomes a split that always goes
 left (threshold +inf), with its value copied to every bottom leaf beneath it. Split rule as
-XGBoost's: `x < threshold` goes left, on float32 values. The same layout, with each position's
-cover, serves the explainer's TreeSHAP tables (santander/serving/tree_shap.py).
+XGBoost's: `x < threshold` goes left, on float32 values.
 
 Only what it can reproduce: the gbtree booster, `binary:logistic`, numerical splits, finite
 inputs, depth at most MAX_DEPTH. `from_booster` says None for anything else, and also when its
@@ -39,9 +38,6 @@ class HeapForest:
     feature: np.ndarray       # (trees, 2^depth - 1): the split feature of each internal position
     threshold: np.ndarray     # (trees, 2^depth - 1) float32; +inf where a leaf was padded
     leaf_value: np.ndarray    # (trees, 2^depth) float32
-    cover: np.ndarray         # (trees, 2^(depth+1) - 1): XGBoost's cover (hessian sum) of every
-    #                           position; under a padded split, the left side keeps the leaf's
-    #                           cover and the never-taken right side has 0
     depth: int
     n_features: int
     base_margin: float        # base_score as log-odds
@@ -119,27 +115,23 @@ def _tables(model: dict) -> HeapForest | None:
     feature = np.zeros((len(trees), internal), dtype=np.intp)
     threshold = np.full((len(trees), internal), np.inf, dtype=np.float32)
     leaf_value = np.zeros((len(trees), leaves), dtype=np.float32)
-    cover = np.zeros((len(trees), internal + leaves), dtype=np.float64)
     for t, tree in enumerate(trees):
         left, right = tree["left_children"], tree["right_children"]
         split_feature, split_condition = tree["split_indices"], tree["split_conditions"]
-        hessian = tree["sum_hessian"]
         stack = [(0, 0, 0)]                            # (node, heap position, level)
         while stack:
             node, position, level = stack.pop()
-            cover[t, position] = hessian[node]
             if left[node] == -1:                       # XGBoost keeps a leaf's value here
                 first = last = position
                 for _ in range(depth - level):
                     first, last = 2 * first + 1, 2 * last + 2
-                    cover[t, first] = hessian[node]    # the padded splits' left sides
                 leaf_value[t, first - internal:last - internal + 1] = split_condition[node]
                 continue
             feature[t, position] = split_feature[node]
             threshold[t, position] = split_condition[node]
             stack += [(left[node], 2 * position + 1, level + 1),
                       (right[node], 2 * position + 2, level + 1)]
-    return HeapForest(feature, threshold, leaf_value, cover, depth, int(params["num_feature"]),
+    return HeapForest(feature, threshold, leaf_value, depth, int(params["num_feature"]),
                       base_margin)
 
 
