@@ -48,13 +48,16 @@ class LoadResult:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
 
-def metrics_counter(metrics_url: str, name: str) -> float:
-    """The sum of a counter's samples on a server's metrics port (0 if it has none)."""
+def metrics_counter(metrics_url: str, name: str, **labels: str) -> float:
+    """The sum of a counter's samples on a server's metrics port that carry `labels` (0 if it
+    has none)."""
     import urllib.request
     with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as answer:
         text = answer.read().decode()
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + "{") or line.startswith(name + " "))
+               if (line.startswith(name + "{") or line.startswith(name + " "))
+               and all(label in line for label in wanted))
 
 
 def wait_until_logged(metrics_url: str, timeout: float = 120.0) -> float:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.c_load import ensure_installed, wrk_concurrent
-from bench.load import LoadResult, wait_until_logged
+from bench.load import LoadResult, metrics_counter, wait_until_logged
 from bench.report import parser as cli, machine, verdict, write_section
 from bench.serving import (LOAD_CORE, P99_NOISE, Server, build_model, mlserver,
                            write_repositories)
@@ -111,13 +111,15 @@ def run(smoke: bool, out: Path) -> dict:
         memory = {name: server.memory_mib() for name, server in servers.items()}
         log = {kind: servers["ours"].counter(f"santander_log_{kind}_rows_total")
                for kind in ("written", "dropped")}
-    logged_requests = sum(r["1"].requests for r in rounds)
+        # The rows the server answered for the logged version, by its own count.
+        logged_rows = metrics_counter(servers["ours"].metrics_url, "santander_scored_rows_total",
+                                      model_version="1")
     summary = {"on_vs_off": paired(rounds, "1", "2"), "aa": paired(rounds, "3", "2"),
                "on_vs_stock": paired(rounds, "1", "stock"),
                "off_vs_stock": paired(rounds, "2", "stock"),
                "errors": sum(r.errors for m in rounds for r in m.values()),
                "written": log["written"], "dropped": log["dropped"],
-               "logged_requests": logged_requests, "catch_up_seconds": catch_up,
+               "answered": logged_rows, "catch_up_seconds": catch_up,
                "memory_mib": memory["ours"][0]}
     write_section(out, "sustained", render(rounds, summary, smoke, load))
     return summary
@@ -132,10 +134,10 @@ def targets(s: dict) -> list[tuple[str, str, bool]]:
          "sustained, p99 within the A/A noise, no row dropped",
          f"{on['throughput']:.2f}× (pairs {on['throughput_range'][0]:.2f}–"
          f"{on['throughput_range'][1]:.2f}), p99 {on['p99']:.2f}× (A/A: "
-         f"{aa['throughput']:.2f}×, p99 {aa['p99']:.2f}×); {s['written']:,.0f} rows written, "
-         f"{s['dropped']:,.0f} dropped",
+         f"{aa['throughput']:.2f}×, p99 {aa['p99']:.2f}×); {s['written']:,.0f} rows written "
+         f"of {s['answered']:,.0f} answered, {s['dropped']:,.0f} dropped",
          on["throughput"] >= 0.9 and on["p99"] <= p99_noise and s["dropped"] == 0
-         and s["written"] == s["logged_requests"]),
+         and s["written"] == s["answered"]),
         (f"{CALLERS} concurrent REST, as shipped (log on), ≥ 2× stock MLServer with "
          "`httptools`, sustained, p99 no worse",
          f"{stock['throughput']:.2f}×, p99 {stock['p99']:.2f}× (log off: "

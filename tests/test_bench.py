@@ -56,8 +56,9 @@ def test_sustained_benchmark_smoke_measures_the_log_paired_against_an_aa_control
         assert label in text
     assert len(target_rows(text)) == 2
     # The log's rows, from the server's own counters: every logged request's row was written.
-    written = re.search(r"([\d,]+) rows written, ([\d,]+) dropped", text)
-    assert written and int(written[1].replace(",", "")) > 0 and written[2] == "0"
+    written = re.search(r"([\d,]+) rows written of ([\d,]+) answered, ([\d,]+) dropped", text)
+    assert written and int(written[1].replace(",", "")) > 0
+    assert written[1] == written[2] and written[3] == "0"
 
 
 def test_fast_paths_benchmark_smoke_times_both_paths_on_the_families_selection_trains(tmp_path):

@@ -105,30 +105,33 @@ def test_a_postgres_log_down_at_start_and_mid_run_costs_rows_and_resumes_by_itse
     with postgres_cluster(started=False) as database:
         monkeypatch.setenv(LOG_URL_ENV, database.url)
         with running_server(repository, tmp_path / "work") as server:
-            # Unreachable from the start: answered, and the rows counted as dropped.
-            answered = load(server, ROW, 2.0, "down")
-            all_answered(answered, within=5.0)
-            wait_for(lambda: log_counters(server)["dropped"] > 0, 15, "no row counted dropped")
+            answered = []
+
+            def phase(tag: str) -> int:
+                """Two seconds of load, all answered; how many requests it sent."""
+                answers = load(server, ROW, 2.0, tag)
+                all_answered(answers, within=5.0)
+                answered.extend(answers)
+                return len(answers)
+
+            def resumes(tag: str) -> None:
+                sent = phase(tag)
+                wait_for(lambda: logged_requests(database.url, tag) == sent, 30,
+                         f"writing did not resume once the database was up ({tag})")
+
+            def costs_rows(tag: str) -> None:
+                dropped = log_counters(server)["dropped"]
+                phase(tag)
+                wait_for(lambda: log_counters(server)["dropped"] > dropped, 15,
+                         f"rows lost while the database was down were not counted ({tag})")
+
+            costs_rows("down")              # unreachable from the start
             database.start()
-            answers = load(server, ROW, 2.0, "up")
-            all_answered(answers, within=5.0)
-            answered += answers
-            wait_for(lambda: logged_requests(database.url, "up") == len(answers), 30,
-                     "writing did not resume once the database was up")
-            # Down mid-run, then up again.
-            database.stop()
-            dropped = log_counters(server)["dropped"]
-            answers = load(server, ROW, 2.0, "mid-run")
-            all_answered(answers, within=5.0)
-            answered += answers
-            wait_for(lambda: log_counters(server)["dropped"] > dropped, 15,
-                     "rows lost mid-run were not counted")
+            resumes("up")
+            database.stop()                 # down mid-run, then up again
+            costs_rows("mid-run")
             database.start()
-            answers = load(server, ROW, 2.0, "again")
-            all_answered(answers, within=5.0)
-            answered += answers
-            wait_for(lambda: logged_requests(database.url, "again") == len(answers), 30,
-                     "writing did not resume after the database came back")
+            resumes("again")
             # Nothing lost but what is counted: every answered row written or dropped.
             wait_for(lambda: sum(log_counters(server).values()) == len(answered), 30,
                      "rows neither written nor counted as dropped")
