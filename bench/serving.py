@@ -484,7 +484,9 @@ def render(results: dict, floor: dict, summary: dict, smoke: bool, load: Load) -
         f"serves on the built-in data ({WINNER_FAMILY}, fitted on the same rows). All servers "
         "up at once; the load visits every configuration "
         f"in each of {load.rounds} round(s) ({load.sequential_requests} sequential requests, "
-        f"{load.seconds:g} s at 16 and at 64 concurrent per round), pooled. "
+        f"{load.seconds:g} s at 16 and at 64 concurrent per round), pooled. These are short "
+        "bursts, which a log queue absorbs: the log's cost, and 64 callers in a steady state, "
+        "are in the Sustained section (`bench/sustained.py`). "
         "`python -m bench.serving` reproduces it.", "",
         "| configuration | protocol | sequential p50 / p99 | 16 concurrent | 64 concurrent "
         "(p50 / p99) | errors | server memory (PSS) |",

@@ -74,6 +74,18 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def settled(server, timeout: float = 60.0) -> None:
+    """Wait until the log has handled every row it was given: its counters stop moving."""
+    last, still = None, 0
+    deadline = time.monotonic() + timeout
+    while still < 4:
+        assert time.monotonic() < deadline, "the log never settled"
+        now = sum(log_counters(server).values())
+        still = still + 1 if now == last else 0
+        last = now
+        time.sleep(0.25)
+
+
 def logged_requests(url: str, tag: str) -> int:
     engine = sqlalchemy.create_engine(url)
     try:
@@ -139,10 +151,10 @@ def test_a_postgres_log_down_at_start_and_mid_run_costs_rows_and_resumes_by_itse
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 4 MiB tmpfs, unmounted after."""
+    """A 64 MiB tmpfs (room for a full queue of rows once freed), unmounted after."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     assert done.returncode == 0, f"mounting a tmpfs needs root (CI runs as root): {done.stderr}"
     yield mount
@@ -165,6 +177,7 @@ def test_a_full_disk_under_the_sqlite_log_costs_rows_and_writing_resumes_once_fr
         all_answered(load(server, rows, 3.0, "full"), within=5.0)
         wait_for(lambda: log_counters(server)["dropped"] > 0, 15, "a full disk cost no row")
         ballast.unlink()
+        settled(server)                 # what queued while the disk was full: written or dropped
         answers = load(server, ROW, 2.0, "freed")
         all_answered(answers, within=5.0)
         wait_for(lambda: logged_requests(url, "freed") == len(answers), 30,

@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
     os.nice(LOG_PROCESS_NICENESS)
     try:
         serve(Connection(int(argv[1])))
-    except (BrokenPipeError, ConnectionResetError):  # the server is gone: nobody to answer
+    except (BrokenPipeError, ConnectionResetError, EOFError):  # the server is gone
         pass
     return 0
 

@@ -1,9 +1,9 @@
 """The log's writer, the runtime's only way in: every scored row, written off the event loop.
 
-The runtime hands over one `Scored` per answered request (`submit`: a lock, an append and a
-count). A thread gathers them into batches of whole requests and sends each, a column at a
-time, to a child process (child.py) that inserts it in one transaction, so a row is in the
-log whole or not at all. The database works in a process of its own so that it never holds
+The runtime hands over one `Scored` per answered request (`submit`: under a lock, its rows are
+copied into the batch being filled, a column at a time). A thread sends each full batch (or,
+every LOG_FLUSH_SECONDS, what there is) to a child process (child.py) that inserts it in one
+transaction, so a row is in the log whole or not at all. The database works in a process of its own so that it never holds
 the server's GIL, which the event loop needs for every answer.
 
 A slow or unreachable database costs records, never answers: the queue is bounded in rows,
@@ -73,7 +73,7 @@ def now() -> datetime:
 class Batch:
     """Rows on their way to the database, a column each: filled as requests are answered (a
     copy of each request's features and scores), sent to the child whole. The server's side
-    of a batch is then a few sends of memory it already holds, not a pickle of 1,000 rows."""
+    of a batch is then a few sends of memory it already holds, not a pickle of its rows."""
 
     def __init__(self, capacity: int):
         self.features = np.empty((capacity, N_FEATURES), dtype=np.float32)
