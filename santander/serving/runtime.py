@@ -12,6 +12,7 @@ import asyncio
 import os
 import random
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +53,16 @@ class SantanderRuntime(MLModel):
         self._card = extra.get("model_card", {})
         self._explain = explainer_for(self._model)
         # This runtime batches decoded rows itself (santander/serving/batching.py says why),
-        # with MLServer's own two settings. MLServer has already wrapped predict() in its batcher
-        # when max_batch_size > 1; dropping that instance attribute leaves the class's
-        # predict(), so requests reach RowBatcher without being merged twice.
-        self.__dict__.pop("predict", None)
-        self._batches = RowBatcher(self._positive_scores, self.settings.max_batch_size,
+        # with MLServer's own two settings. When max_batch_size > 1, MLServer's batching hook
+        # has already wrapped predict() and predict_stream() and hung its own batcher on this
+        # instance. Dropping the three leaves the class's methods, so requests reach RowBatcher
+        # without being merged twice, and nothing on the instance points back at it: an
+        # unloaded version is freed as soon as its last request ends, not at a full cyclic
+        # collection, which the serving thresholds (gc_tuning.py) make rare.
+        for hooked in ("predict", "predict_stream", "__adaptive_batching__"):
+            self.__dict__.pop(hooked, None)
+        self._batches = RowBatcher(partial(_positive_scores, self._model),
+                                   self.settings.max_batch_size,
                                    self.settings.max_batch_time,
                                    on_batch=BATCH_ROWS.labels(self.name, self.version).observe)
         self._scored_rows = [SCORED_ROWS.labels(self.name, self.version, label)
@@ -96,14 +102,15 @@ class SantanderRuntime(MLModel):
         # Off the event loop: explaining many rows can take a while, and other callers wait.
         return await asyncio.to_thread(self._explain, X)
 
-    def _positive_scores(self, X):
-        return self._model.predict_proba(X)[:, 1]
-
     async def metadata(self) -> MetadataModelResponse:
         # The stock metadata carries only the content type; users want the model card too.
         metadata = await super().metadata()
         metadata.parameters = Parameters(threshold=self._threshold, model_card=self._card)
         return metadata
+
+
+def _positive_scores(model, X):
+    return model.predict_proba(X)[:, 1]
 
 
 def _prediction_log(artifact_path: Path, extra: dict):
