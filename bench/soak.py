@@ -9,8 +9,8 @@ BENCHMARKS.md.
 for the repository's two versions of the built-in winner: 95% valid, one row each, and 5%
 invalid (199 features). A Lua script classifies every answer: 200 for a valid request, a 400
 naming the shape for an invalid one; anything else is a failed request. Once a minute the
-newest version is retired or promoted again (`santander.ops.versions`), so the endpoint
-moves between versions while the load runs. The RSS of the server and its children (the
+default moves to version 1 and version 2 is retired, or 2 is promoted back as the default
+(`santander.ops.versions`), so the endpoint moves between versions while the load runs. The RSS of the server and its children (the
 log's process) is sampled every second. Sixteen callers keep the server's core saturated.
 
 Targets, each way: no failed request; RSS growth after the first minute (warm-up) ≤ 10%; the
@@ -179,13 +179,15 @@ class RssSampler(threading.Thread):
 
 
 def change_version(repository: Path, url: str, part: int) -> str:
-    """Retire the newest version on odd parts, promote it back on even ones."""
+    """On odd parts, make version 1 the default and retire 2; on even ones, promote 2 back
+    (serving it again, as the default)."""
     from santander.ops.versions import promote, retire
     from santander.v2_client import V2Client
     client = V2Client(url, timeout=300)
     if part % 2:
+        promote(repository, 1, client=client)
         _, served = retire(repository, 2, client=client)
-        return f"retired 2 (serving {served})"
+        return f"default 1, retired 2 (serving {served})"
     _, served = promote(repository, 2, client=client)
     return f"promoted 2 (serving {served})"
 

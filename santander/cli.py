@@ -99,10 +99,11 @@ def cmd_versions(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no versions of '{args.name}' in {args.repository}")
         return 0
-    print(f"{'version':>7}  {'state':<9} {'family':<12} {'threshold':>9} {'F1':>7} "
-          f"{'ROC AUC':>7} {'rows':>8}  {'data fingerprint':<16}  trained at")
+    print(f"{'version':>7}  {'state':<9} {'default':<7} {'family':<12} {'threshold':>9} "
+          f"{'F1':>7} {'ROC AUC':>7} {'rows':>8}  {'data fingerprint':<16}  trained at")
     for row in rows:
-        print(f"{row['version']:>7}  {row['state']:<9} {str(row['family']):<12} "
+        print(f"{row['version']:>7}  {row['state']:<9} {'yes' if row['default'] else '':<7} "
+              f"{str(row['family']):<12} "
               f"{_num(row['threshold']):>9} {_num(row['holdout_f1']):>7} "
               f"{_num(row['holdout_roc_auc']):>7} {str(row['rows']):>8}  "
               f"{str(row['data_fingerprint']).removeprefix('sha256:')[:16]:<16}  {row['trained_at']}")
@@ -120,7 +121,15 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from santander.v2_client import V2Client
     version, served = promote(args.repository, args.version, args.name,
                               V2Client(args.url, timeout=300))
-    return _report_served("promoted", version.number, served, args.url)
+    return _report_served(f"version {version.number} is the default", served, args.url)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from santander.ops.versions import rollback
+    from santander.v2_client import V2Client
+    version, served = rollback(args.repository, args.name, V2Client(args.url, timeout=300))
+    return _report_served(f"rolled back: version {version.number} is the default", served,
+                          args.url)
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
@@ -128,15 +137,14 @@ def cmd_retire(args: argparse.Namespace) -> int:
     from santander.v2_client import V2Client
     version, served = retire(args.repository, args.version, args.name,
                              V2Client(args.url, timeout=300))
-    return _report_served("retired", version.number, served, args.url)
+    return _report_served(f"retired version {version.number}", served, args.url)
 
 
-def _report_served(action: str, number: int, served: list[int] | None, url: str) -> int:
+def _report_served(done: str, served: list[int] | None, url: str) -> int:
     if served is None:
-        print(f"{action} version {number}; no server at {url}: takes effect when it starts")
+        print(f"{done}; no server at {url}: takes effect when it starts")
     else:
-        print(f"{action} version {number}; {url} now serves versions "
-              f"{', '.join(map(str, served)) or 'none'}")
+        print(f"{done}; {url} now serves versions {', '.join(map(str, served)) or 'none'}")
     return 0
 
 
@@ -263,7 +271,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 # The commands as `santander --help` lists them: by task, each with its one-line help.
 COMMAND_GROUPS = (
     ("train", ("make-data", "train", "retrain")),
-    ("serve", ("serve", "versions", "promote", "retire")),
+    ("serve", ("serve", "versions", "promote", "rollback", "retire")),
     ("watch", ("outcomes", "live", "monitor", "app", "ui")),
     ("other", ("serve-and-ask", "derive-stats")),
 )
@@ -367,11 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Prometheus metrics' port")
 
     for name, helptext, func in (
-            ("versions", "list versions: state, metrics, data fingerprint", cmd_versions),
-            ("promote", "serve a version (a running server loads it, no restart)", cmd_promote),
+            ("versions", "list versions: state, default, metrics, data fingerprint",
+             cmd_versions),
+            ("promote", "make a version the default: it answers requests that name no version "
+             "(a running server switches, no restart)", cmd_promote),
+            ("rollback", "make the default the version it was before the last promote",
+             cmd_rollback),
             ("retire", "stop serving a version (its files stay)", cmd_retire)):
         sub = _add(commands, name, helptext, func)
-        if name != "versions":
+        if name in ("promote", "retire"):
             sub.add_argument("version", help="the version's number")
         _repository(sub)
         _server_url(sub)

@@ -61,6 +61,10 @@ MAX_BATCH_TIME = 0.0001   # seconds
 MAX_REQUEST_ROWS = 10_000
 MAX_REQUEST_BYTES = 32 * 2**20        # REST body (Content-Length) and gRPC message
 
+# The model-settings key (`parameters.extra`) that marks the repository's unversioned entry for
+# the default version and names that version (santander/serving/repository.py).
+SERVES_VERSION_SETTING = "serves_version"
+
 # CPython's cyclic garbage collector in the serving process (santander/serving/gc_tuning.py says why):
 # a first-generation pass every 50,000 allocations instead of 700, and full passes rarer.
 SERVING_GC_THRESHOLDS = (50_000, 20, 100)

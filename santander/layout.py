@@ -8,19 +8,23 @@ MLServer finds every `model-settings.json` below the folder it is started on:
     <repository>/models/<name>/<version>/model.ubj.sha256     its checksum
     <repository>/models/<name>/<version>/reference.parquet    training rows sampled, for drift
     <repository>/models/<name>/<version>/RETIRED              present when the version is retired
+    <repository>/models/<name>/default.json                   the default version the user chose
     <repository>/predictions.sqlite                          the prediction log (by default)
 
 Versions are whole numbers, so MLServer's "newest" (numeric comparison) is the newest.
-A retired version keeps its files; the repository the server reads leaves it out.
+A retired version keeps its files; the repository the server reads leaves it out. The default
+version (the one that answers requests that name none) is the one `default.json` names, or the
+newest active version when none was chosen (docs/rollout.md).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from santander.atomic import staged_file
 from santander.config import MODEL_NAME, MODELS_SUBDIR, REPORTS_SUBDIR
 from santander.errors import ArtifactError, VersionError
 
@@ -29,6 +33,9 @@ RETIRED_MARKER = "RETIRED"
 # A sample of the version's training rows and its scores on them, what drift is measured
 # against (santander/reference.py).
 REFERENCE_FILE = "reference.parquet"
+# {"version": N, "previous": [older defaults, the latest last]}: what `promote` chose and what
+# `rollback` returns to.
+DEFAULT_FILE = "default.json"
 
 
 def models_dir(repository: str | Path, name: str = MODEL_NAME) -> Path:
@@ -116,3 +123,36 @@ def get_version(repository: str | Path, version: int | str | None,
             return candidate
     have = ", ".join(str(v.number) for v in versions)
     raise VersionError(f"model '{name}' has no version {version} (versions: {have})")
+
+
+@dataclass
+class DefaultChoice:
+    """The default version the user chose (None: the newest active one), and the defaults it
+    replaced, the latest last."""
+    version: int | None = None
+    previous: list[int] = field(default_factory=list)
+
+
+def read_default(repository: str | Path, name: str = MODEL_NAME) -> DefaultChoice:
+    path = models_dir(repository, name) / DEFAULT_FILE
+    if not path.exists():
+        return DefaultChoice()
+    try:
+        data = json.loads(path.read_text())
+        return DefaultChoice(int(data["version"]), [int(v) for v in data.get("previous", [])])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VersionError(f"cannot read the default version from {path}: {exc}") from exc
+
+
+def write_default(repository: str | Path, choice: DefaultChoice, name: str = MODEL_NAME) -> None:
+    with staged_file(models_dir(repository, name) / DEFAULT_FILE) as staging:
+        staging.write_text(json.dumps({"version": choice.version,
+                                       "previous": choice.previous}) + "\n")
+
+
+def default_version(active: list[int], choice: DefaultChoice) -> int | None:
+    """The version that answers requests naming none, of the active (served) ones: the chosen
+    one while it is active, else the newest."""
+    if choice.version in active:
+        return choice.version
+    return max(active) if active else None

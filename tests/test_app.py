@@ -121,8 +121,12 @@ def test_retiring_and_promoting_change_what_the_server_serves(sources):
     table, answered = data.versions_table(sources)
     assert answered
     assert table.set_index("version")["state"].to_dict() == {1: "serving", 2: "retired"}
-    assert "promoted version 2; the server now serves 1, 2" in data.change_state(
+    assert table.set_index("version")["default"].to_dict() == {1: True, 2: False}
+    assert "version 2 is the default; the server now serves 1, 2" in data.change_state(
         sources, 2, "promote")
+    assert data.versions_table(sources)[0].set_index("version")["default"].to_dict() == \
+        {1: False, 2: True}
+    data.change_state(sources, 1, "promote")         # the default back to 1: 2 can be retired
     with pytest.raises(data.AppError, match="version 7"):
         data.change_state(sources, 7, "promote")
     assert [p.name for p in data.report_plots(sources, 1)] == sorted(
@@ -257,6 +261,7 @@ def test_the_page_says_in_one_line_that_a_picked_version_is_gone(page, sources):
         assert not page.metric                           # nothing scored
     finally:
         data.change_state(sources, 2, "promote")
+        data.change_state(sources, 1, "promote")     # the default back to 1: 2 can be retired
 
 
 def test_the_versions_page_retires_and_promotes_after_confirmation(page, sources):

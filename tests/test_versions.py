@@ -22,7 +22,7 @@ from santander.ops.launcher import running_server
 from santander.layout import list_versions
 from santander.v2_client import ClientError, V2Client
 
-from helpers import client
+from helpers import client, infer_grpc
 
 pytestmark = pytest.mark.server
 
@@ -131,3 +131,73 @@ def test_newest_is_numeric_and_retired_versions_stay_down_after_a_restart(tmp_pa
         status, _ = _infer(srv.http_url, X[:2], version="11")
         assert status == 404
         assert _infer(srv.http_url, X[:2], version="2")[0] == 200
+
+
+def _two_versions(repo: Path) -> np.ndarray:
+    """Two versions that answer differently, and rows to ask them about."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 200)).astype(np.float32)
+    for feature in (0, 1):
+        y = (X[:, feature] > 0.5).astype(int)
+        model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
+        export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, repo)
+    return X[:3]
+
+
+def test_the_default_is_the_promoted_version_switched_under_load_and_kept_by_a_restart(
+        tmp_path, capsys):
+    repo = tmp_path / "deploy"
+    X = _two_versions(repo)
+    with running_server(repo, tmp_path / "server") as srv:
+        url = srv.http_url
+        assert _infer(url, X)[1]["model_version"] == "2"          # none chosen: the newest
+        _, by_version = _infer(url, X, version="1")
+        with Stream(url, X) as stream:
+            _wait_for(lambda: len(stream.answers) > 20)
+            assert main(["promote", "1", "--repository", str(repo), "--url", url]) == 0
+            promoted_at = time.monotonic()
+            assert "version 1 is the default" in capsys.readouterr().out
+            _wait_for(lambda: sum(t > promoted_at for t, _, _ in stream.answers) > 20)
+            assert main(["rollback", "--repository", str(repo), "--url", url]) == 0
+            rolled_back_at = time.monotonic()
+            assert "rolled back: version 2 is the default" in capsys.readouterr().out
+            _wait_for(lambda: sum(t > rolled_back_at for t, _, _ in stream.answers) > 20)
+        failed = [(s, v) for _, s, v in stream.answers if s != 200]
+        assert failed == [], f"{len(failed)} failed of {len(stream.answers)}"
+        assert {v for t, _, v in stream.answers if promoted_at < t < rolled_back_at - 1} \
+            <= {"1"}
+        assert {v for t, _, v in stream.answers if t > rolled_back_at} == {"2"}
+        # The default answers as its own version does, which still answers at its path.
+        assert main(["promote", "1", "--repository", str(repo), "--url", url]) == 0
+        status, body = _infer(url, X)
+        assert status == 200 and body["model_version"] == "1"
+        assert _probabilities(body) == _probabilities(by_version)
+        assert _infer(url, X, version="2")[0] == 200
+        assert V2Client(url).metadata("xgboost-model")["parameters"]["default_version"] == "1"
+        over_grpc = infer_grpc(srv.grpc_address, "xgboost-model", X, "no-version")
+        assert over_grpc["model_version"] == "1"
+        np.testing.assert_allclose(over_grpc["outputs"][0]["data"], _probabilities(body),
+                                   rtol=1e-6)
+    capsys.readouterr()
+    assert main(["versions", "--repository", str(repo), "--url", "http://127.0.0.1:9"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split()[:3] == ["1", "active", "yes"]
+    assert listed[2].split()[:3] == ["2", "active", "naive_bayes"]           # not the default
+    with running_server(repo, tmp_path / "server-again") as srv:
+        assert _infer(srv.http_url, X)[1]["model_version"] == "1"
+
+
+def test_what_cannot_be_done_to_the_default_is_one_line_and_exit_2(tmp_path, capsys):
+    repo = tmp_path / "deploy"
+    _two_versions(repo)
+    offline = ["--repository", str(repo), "--url", "http://127.0.0.1:9"]
+    cases = [(["rollback"], "no earlier default to roll back to"),
+             (["promote", "7"], "has no version 7 (versions: 1, 2)")]
+    for argv, message in cases:
+        assert main([*argv, *offline]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err
+    assert main(["promote", "1", *offline]) == 0
+    assert main(["retire", "1", *offline]) == 2
+    assert "version 1 of 'xgboost-model' is the default" in capsys.readouterr().err
+    assert not list_versions(repo)[0].retired

@@ -30,7 +30,7 @@ from santander.serving.repository import VerifiedRepository
 from santander.serving.runtime import SantanderRuntime
 
 async def answer():
-    [settings] = await VerifiedRepository(sys.argv[1]).list()
+    [default, settings] = await VerifiedRepository(sys.argv[1]).list()
     runtime = SantanderRuntime(settings)
     assert await runtime.load()
     rows = np.load(sys.argv[2])

@@ -194,23 +194,24 @@ def versions_table(sources: Sources) -> tuple[pd.DataFrame, bool]:
     from santander.v2_client import V2Client
     rows, answered = _one_line(version_table, sources.repository, sources.model,
                                V2Client(sources.server_url, timeout=5))
-    columns = ["version", "state", "family", "threshold", "holdout_f1", "holdout_roc_auc",
-               "rows", "trained_at"]
+    columns = ["version", "state", "default", "family", "threshold", "holdout_f1",
+               "holdout_roc_auc", "rows", "trained_at"]
     return pd.DataFrame(rows, columns=columns), answered
 
 
 def change_state(sources: Sources, version: int, action: str) -> str:
-    """Promote or retire `version`; the sentence saying what the server now serves."""
+    """Promote `version` (make it the default) or retire it; the sentence saying what the
+    server now serves."""
     from santander.ops.versions import promote, retire
     from santander.v2_client import V2Client
     change = {"promote": promote, "retire": retire}[action]
     chosen, served = _one_line(change, sources.repository, version, sources.model,
                                V2Client(sources.server_url, timeout=300))
-    done = "promoted" if action == "promote" else "retired"
+    done = (f"version {chosen.number} is the default" if action == "promote"
+            else f"retired version {chosen.number}")
     if served is None:
-        return (f"{done} version {chosen.number}; no server at {sources.server_url}: it takes "
-                "effect when one starts")
-    return (f"{done} version {chosen.number}; the server now serves "
+        return (f"{done}; no server at {sources.server_url}: it takes effect when one starts")
+    return (f"{done}; the server now serves "
             f"{', '.join(map(str, served)) or 'no version'}")
 
 

@@ -1,8 +1,11 @@
-"""The versions of a served model: what is on disk, what is retired, what the server has loaded.
+"""The versions of a served model: what is on disk, what is retired, which one is the default,
+what the server has loaded.
 
-Which versions are served is kept in the repository itself, so a restart (or the deploy
-image) serves the same set: a retired version keeps its files and gets a `RETIRED` marker,
-which the repository (`santander.serving.repository`) leaves out. A running server is told through
+Which versions are served, and which answers requests that name none, is kept in the repository
+itself, so a restart (or the deploy image) serves the same: a retired version keeps its files
+and gets a `RETIRED` marker, which the repository (`santander.serving.repository`) leaves out;
+the default is the version `promote` chose last (`default.json`), and `rollback` returns to the
+one before it. A running server is told through
 MLServer's repository API: `POST /v2/repository/models/<name>/load` loads every version the
 repository offers (new ones load beside the old, and the old stay up while already-loaded
 ones are reloaded) and unloads the ones it no longer offers; `/unload` drops the name.
@@ -16,7 +19,8 @@ from typing import Any
 
 from santander import config
 from santander.errors import VersionError
-from santander.layout import RETIRED_MARKER, Version, get_version, list_versions
+from santander.layout import (RETIRED_MARKER, Version, default_version, get_version,
+                              list_versions, read_default, write_default)
 from santander.v2_client import V2Client
 
 
@@ -29,12 +33,14 @@ def version_table(repository: str | Path, name: str = config.MODEL_NAME,
     served = None
     if versions and client is not None and client.live():
         served = set(served_versions(client, name))
+    default = default_version([v.number for v in versions if not v.retired],
+                              read_default(repository, name))
     rows = []
     for version in versions:
         state = "retired" if version.retired else "active"
         if served is not None and version.number in served:
             state = "serving"
-        rows.append({**version.summary(), "state": state})
+        rows.append({**version.summary(), "state": state, "default": version.number == default})
     return rows, served is not None
 
 
@@ -65,25 +71,57 @@ def sync_server(client: V2Client, repository: str | Path,
 
 def promote(repository: str | Path, version: int | str, name: str = config.MODEL_NAME,
             client: V2Client | None = None) -> tuple[Version, list[int] | None]:
-    """Serve `version` (again): clear its retirement and load it into a running server.
+    """Make `version` the default: serve it (clearing a retirement), have it answer requests
+    that name no version, and remember the default it replaces for `rollback`.
 
     Returns the version and the versions the server now serves (None: no server reached).
     """
     chosen = get_version(repository, version, name)
+    choice = read_default(repository, name)
+    current = default_version([v.number for v in list_versions(repository, name)
+                               if not v.retired], choice)
     mark_retired(chosen, False)
+    if current is not None and current != chosen.number:
+        choice.previous.append(current)
+    choice.version = chosen.number
+    write_default(repository, choice, name)
+    return chosen, _load_into(client, chosen, repository, name)
+
+
+def rollback(repository: str | Path, name: str = config.MODEL_NAME,
+             client: V2Client | None = None) -> tuple[Version, list[int] | None]:
+    """Make the default the version it was before the last `promote` (served again if it was
+    retired since)."""
+    choice = read_default(repository, name)
+    if not choice.previous:
+        raise VersionError(f"model '{name}' has no earlier default to roll back to: "
+                           "`promote` a version to choose one")
+    previous = get_version(repository, choice.previous.pop(), name)
+    mark_retired(previous, False)
+    choice.version = previous.number
+    write_default(repository, choice, name)
+    return previous, _load_into(client, previous, repository, name)
+
+
+def _load_into(client: V2Client | None, chosen: Version, repository: str | Path,
+               name: str) -> list[int] | None:
     if client is None or not client.live():
-        return chosen, None
+        return None
     served = sync_server(client, repository, name)
     if chosen.number not in served:
         raise VersionError(f"server at {client.url} did not load version {chosen.number} of "
                            f"'{name}' (see its log: the artifact may be damaged)")
-    return chosen, served
+    return served
 
 
 def retire(repository: str | Path, version: int | str, name: str = config.MODEL_NAME,
            client: V2Client | None = None) -> tuple[Version, list[int] | None]:
-    """Stop serving `version`; its files stay and `promote` brings it back."""
+    """Stop serving `version`; its files stay and `promote` brings it back. The default the
+    user chose cannot be retired: promote another version, or roll back, first."""
     chosen = get_version(repository, version, name)
+    if read_default(repository, name).version == chosen.number and not chosen.retired:
+        raise VersionError(f"version {chosen.number} of '{name}' is the default: promote another "
+                           "version or roll back first")
     mark_retired(chosen, True)
     if client is None or not client.live():
         return chosen, None

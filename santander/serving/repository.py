@@ -1,7 +1,16 @@
-"""A model repository that leaves out retired versions and damaged ones.
+"""A model repository that leaves out retired versions and damaged ones, and offers the
+default version a second time, without a version number.
 
 Retired versions (a `RETIRED` marker, see `santander.layout`) keep their files but are not
 offered, so neither start-up nor a repository `load` serves them.
+
+MLServer answers a request that names no version with the model entry that has none, when one
+is loaded, before any numbered one. So the version the user chose (`santander promote`, kept in
+the repository's `default.json`; the newest active one until then) is offered once more with no
+version and a `serves_version` naming it: requests without a version go to it, every active
+version still answers at its own path, and a restart serves the same default. The entry comes
+first, so it is registered before the numbered ones and never replaces one of them
+(docs/rollout.md says why that matters).
 
 MLServer stops the whole server when one model fails to load at start-up; with this
 repository (`model_repository_implementation` in deploy/settings.json) a damaged version is
@@ -22,7 +31,9 @@ from mlserver.utils import get_model_uri, to_absolute_path
 
 from santander import artifact
 from santander.errors import ArtifactError
-from santander.layout import is_retired
+from santander.config import SERVES_VERSION_SETTING
+from santander.errors import VersionError
+from santander.layout import DefaultChoice, default_version, is_retired, read_default, repository_of
 
 logger = logging.getLogger("mlserver")
 
@@ -34,11 +45,15 @@ def _version_folder(settings: ModelSettings) -> Path | None:
     return Path(to_absolute_path(settings, uri)).parent if uri else None
 
 
+def _is_ours(settings: ModelSettings) -> bool:
+    """Exported by this project (another runtime's model is MLServer's business)."""
+    return "artifact_format" in ((settings.parameters.extra or {}) if settings.parameters else {})
+
+
 async def damage(settings: ModelSettings) -> str | None:
     """Why this version's artifact cannot be served, or None if it is intact."""
-    extra = (settings.parameters.extra or {}) if settings.parameters else {}
-    if "artifact_format" not in extra:
-        return None  # not one of ours: nothing to check
+    if not _is_ours(settings):
+        return None  # nothing to check
     try:
         artifact.verify(Path(await get_model_uri(settings)))
     except (ArtifactError, MLServerError) as exc:
@@ -61,4 +76,28 @@ class VerifiedRepository(SchemalessModelRepository):
             else:
                 logger.error(f"Not loading version {version} of model '{settings.name}': "
                              f"{problem}")
-        return offered
+        return [*_default_entries(offered), *offered]
+
+
+def _default_entries(offered: List[ModelSettings]) -> List[ModelSettings]:
+    """For each model name of ours, a copy of its default version's settings with no version."""
+    ours = [s for s in offered if _is_ours(s) and str(s.parameters.version).isdigit()]
+    entries = []
+    for name in dict.fromkeys(settings.name for settings in ours):
+        numbered = {int(s.parameters.version): s for s in ours if s.name == name}
+        try:
+            choice = read_default(repository_of(_version_folder(next(iter(numbered.values())))),
+                                  name)
+        except VersionError as exc:
+            logger.error(f"{exc}; the newest version of model '{name}' is its default")
+            choice = DefaultChoice()
+        chosen = default_version(sorted(numbered), choice)
+        if choice.version not in (None, chosen):
+            logger.error(f"Default version {choice.version} of model '{name}' is not served "
+                         f"(retired or damaged): version {chosen} is the default")
+        entry = numbered[chosen].model_copy(deep=True)
+        entry.parameters.version = None
+        entry.parameters.extra = {**(entry.parameters.extra or {}),
+                                  SERVES_VERSION_SETTING: str(chosen)}
+        entries.append(entry)
+    return entries

@@ -26,7 +26,8 @@ from santander.errors import ArtifactError
 from santander.serving import gc_tuning, grpc_fixes
 from santander.serving.batching import RowBatcher
 from santander.serving.limits import RequestLimits
-from santander.config import LOG_SAMPLE_RATE, LOG_SAMPLE_RATE_ENV, LOG_SAMPLE_RATE_SETTING
+from santander.config import (LOG_SAMPLE_RATE, LOG_SAMPLE_RATE_ENV, LOG_SAMPLE_RATE_SETTING,
+                              SERVES_VERSION_SETTING)
 from santander.layout import repository_of
 from santander.schema import OUTPUT_CONTRIBUTIONS
 from santander.serving.codec import (RequestError, check_request_id, decode_features,
@@ -42,7 +43,11 @@ class SantanderRuntime(MLModel):
         # In the MLServer process: unreadable gRPC raw tensors are a client error, not INTERNAL.
         grpc_fixes.install()
         extra = (self.settings.parameters.extra or {}) if self.settings.parameters else {}
-        where = f"model {self.name} version {self.version}"
+        # The repository's entry for the default version has no version of its own and names
+        # the one it serves (santander/serving/repository.py): answers, metrics and the log
+        # carry that version, whichever entry answered.
+        self._version = self.version or extra.get(SERVES_VERSION_SETTING)
+        where = f"model {self.name} version {self._version}"
         try:
             path = Path(await get_model_uri(self.settings))
             self._model, self._threshold = load_served(path, extra, where)
@@ -64,8 +69,8 @@ class SantanderRuntime(MLModel):
         self._batches = RowBatcher(partial(_positive_scores, self._model),
                                    self.settings.max_batch_size,
                                    self.settings.max_batch_time,
-                                   on_batch=BATCH_ROWS.labels(self.name, self.version).observe)
-        self._scored_rows = [SCORED_ROWS.labels(self.name, self.version, label)
+                                   on_batch=BATCH_ROWS.labels(self.name, self._version).observe)
+        self._scored_rows = [SCORED_ROWS.labels(self.name, self._version, label)
                              for label in ("0", "1")]
         gc_tuning.tune_for_serving()
         return True
@@ -87,10 +92,10 @@ class SantanderRuntime(MLModel):
         if self._log is not None and (self._sample_rate >= 1.0
                                       or random.random() < self._sample_rate):
             self._log.submit(Scored(
-                now(), payload.id, id_codes, self.name, self.version, X, proba,
+                now(), payload.id, id_codes, self.name, self._version, X, proba,
                 self._threshold, (time.perf_counter() - started) * 1000))
         return InferenceResponse(
-            id=payload.id, model_name=self.name, model_version=self.version,
+            id=payload.id, model_name=self.name, model_version=self._version,
             outputs=encode_outputs(outputs, proba, self._threshold, contributions))
 
     async def _contributions(self, X):
@@ -103,9 +108,12 @@ class SantanderRuntime(MLModel):
         return await asyncio.to_thread(self._explain, X)
 
     async def metadata(self) -> MetadataModelResponse:
-        # The stock metadata carries only the content type; users want the model card too.
+        # The stock metadata carries only the content type; users want the model card too, and
+        # asked without a version, which version answers such requests.
         metadata = await super().metadata()
-        metadata.parameters = Parameters(threshold=self._threshold, model_card=self._card)
+        default = {"default_version": self._version} if self.version is None else {}
+        metadata.parameters = Parameters(threshold=self._threshold, model_card=self._card,
+                                         **default)
         return metadata
 
 
