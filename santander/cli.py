@@ -107,6 +107,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
               f"{_num(row['threshold']):>9} {_num(row['holdout_f1']):>7} "
               f"{_num(row['holdout_roc_auc']):>7} {str(row['rows']):>8}  "
               f"{str(row['data_fingerprint']).removeprefix('sha256:')[:16]:<16}  {row['trained_at']}")
+    for row in rows:
+        if row["shadow_rate"] is not None:
+            print(f"shadow: version {row['version']} scores {row['shadow_rate']:.0%} of the "
+                  "default's logged requests")
     if not server_answered:
         print(f"(no server at {args.url}: 'active' versions are served when it starts)")
     return 0
@@ -130,6 +134,19 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     version, served = rollback(args.repository, args.name, V2Client(args.url, timeout=300))
     return _report_served(f"rolled back: version {version.number} is the default", served,
                           args.url)
+
+
+def cmd_shadow(args: argparse.Namespace) -> int:
+    from santander.ops.versions import shadow
+    from santander.v2_client import V2Client
+    if args.off == (args.version is not None):
+        raise SantanderError("name a version to shadow, or --off to stop the shadow")
+    version, served = shadow(args.repository, None if args.off else args.version, args.rate,
+                             args.name, V2Client(args.url, timeout=300))
+    done = ("no shadow" if version is None else
+            f"version {version.number} scores {args.rate:.0%} of the default's requests, "
+            "logged only")
+    return _report_served(done, served, args.url)
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
@@ -181,6 +198,13 @@ def _share(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError("must be a share from 0 to below 1")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError("must be a share above 0, at most 1")
     return value
 
 
@@ -271,7 +295,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 # The commands as `santander --help` lists them: by task, each with its one-line help.
 COMMAND_GROUPS = (
     ("train", ("make-data", "train", "retrain")),
-    ("serve", ("serve", "versions", "promote", "rollback", "retire")),
+    ("serve", ("serve", "versions", "promote", "rollback", "shadow", "retire")),
     ("watch", ("outcomes", "live", "monitor", "app", "ui")),
     ("other", ("serve-and-ask", "derive-stats")),
 )
@@ -387,6 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("version", help="the version's number")
         _repository(sub)
         _server_url(sub)
+
+    shadow = _add(commands, "shadow", "have a version score the default's requests in the "
+                  "background: logged, never answered (survives a restart)", cmd_shadow)
+    shadow.add_argument("version", nargs="?", help="the version's number")
+    shadow.add_argument("--rate", type=_rate, default=1.0,
+                        help="the share of the default's logged requests it scores")
+    shadow.add_argument("--off", action="store_true", help="stop the shadow")
+    _repository(shadow)
+    _server_url(shadow)
 
     outcomes = _add(commands, "outcomes", "record ground truth for logged predictions "
                     "(by ID_code, or request_id and row_index)", cmd_outcomes)

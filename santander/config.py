@@ -64,6 +64,8 @@ MAX_REQUEST_BYTES = 32 * 2**20        # REST body (Content-Length) and gRPC mess
 # The model-settings key (`parameters.extra`) that marks the repository's unversioned entry for
 # the default version and names that version (santander/serving/repository.py).
 SERVES_VERSION_SETTING = "serves_version"
+# ... and, on that entry, the version scoring in the default's shadow (santander shadow).
+SHADOW_SETTING = "shadow"
 
 # CPython's cyclic garbage collector in the serving process (santander/serving/gc_tuning.py says why):
 # a first-generation pass every 50,000 allocations instead of 700, and full passes rarer.

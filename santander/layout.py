@@ -9,6 +9,7 @@ MLServer finds every `model-settings.json` below the folder it is started on:
     <repository>/models/<name>/<version>/reference.parquet    training rows sampled, for drift
     <repository>/models/<name>/<version>/RETIRED              present when the version is retired
     <repository>/models/<name>/default.json                   the default version the user chose
+    <repository>/models/<name>/shadow.json                    the version scoring in its shadow
     <repository>/predictions.sqlite                          the prediction log (by default)
 
 Versions are whole numbers, so MLServer's "newest" (numeric comparison) is the newest.
@@ -36,6 +37,8 @@ REFERENCE_FILE = "reference.parquet"
 # {"version": N, "previous": [older defaults, the latest last]}: what `promote` chose and what
 # `rollback` returns to.
 DEFAULT_FILE = "default.json"
+# {"version": N, "rate": R}: version N scores a share R of the default's requests, logged only.
+SHADOW_FILE = "shadow.json"
 
 
 def models_dir(repository: str | Path, name: str = MODEL_NAME) -> Path:
@@ -156,3 +159,36 @@ def default_version(active: list[int], choice: DefaultChoice) -> int | None:
     if choice.version in active:
         return choice.version
     return max(active) if active else None
+
+
+@dataclass
+class ShadowChoice:
+    """The version that scores a share (`rate`) of the default's requests, logged only."""
+    version: int
+    rate: float = 1.0
+
+
+def read_shadow(repository: str | Path, name: str = MODEL_NAME) -> ShadowChoice | None:
+    path = models_dir(repository, name) / SHADOW_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        choice = ShadowChoice(int(data["version"]), float(data["rate"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VersionError(f"cannot read the shadow version from {path}: {exc}") from exc
+    if not 0.0 < choice.rate <= 1.0:
+        raise VersionError(f"{path}: rate {choice.rate} is not a share of requests "
+                           "(more than 0, at most 1)")
+    return choice
+
+
+def write_shadow(repository: str | Path, choice: ShadowChoice | None,
+                 name: str = MODEL_NAME) -> None:
+    """Record the shadow (None: no shadow)."""
+    path = models_dir(repository, name) / SHADOW_FILE
+    if choice is None:
+        path.unlink(missing_ok=True)
+        return
+    with staged_file(path) as staging:
+        staging.write_text(json.dumps({"version": choice.version, "rate": choice.rate}) + "\n")

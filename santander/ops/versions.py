@@ -19,8 +19,9 @@ from typing import Any
 
 from santander import config
 from santander.errors import VersionError
-from santander.layout import (RETIRED_MARKER, Version, default_version, get_version,
-                              list_versions, read_default, write_default)
+from santander.layout import (RETIRED_MARKER, ShadowChoice, Version, default_version,
+                              get_version, list_versions, read_default, read_shadow,
+                              write_default, write_shadow)
 from santander.v2_client import V2Client
 
 
@@ -33,15 +34,24 @@ def version_table(repository: str | Path, name: str = config.MODEL_NAME,
     served = None
     if versions and client is not None and client.live():
         served = set(served_versions(client, name))
-    default = default_version([v.number for v in versions if not v.retired],
-                              read_default(repository, name))
+    default = current_default(repository, name)
+    shadow = read_shadow(repository, name)
     rows = []
     for version in versions:
         state = "retired" if version.retired else "active"
         if served is not None and version.number in served:
             state = "serving"
-        rows.append({**version.summary(), "state": state, "default": version.number == default})
+        rows.append({**version.summary(), "state": state, "default": version.number == default,
+                     "shadow_rate": shadow.rate if shadow and shadow.version == version.number
+                     else None})
     return rows, served is not None
+
+
+def current_default(repository: str | Path, name: str = config.MODEL_NAME) -> int | None:
+    """The version that answers requests naming none (once a server has loaded the
+    repository)."""
+    return default_version([v.number for v in list_versions(repository, name)
+                            if not v.retired], read_default(repository, name))
 
 
 def mark_retired(version: Version, retired: bool) -> None:
@@ -78,13 +88,15 @@ def promote(repository: str | Path, version: int | str, name: str = config.MODEL
     """
     chosen = get_version(repository, version, name)
     choice = read_default(repository, name)
-    current = default_version([v.number for v in list_versions(repository, name)
-                               if not v.retired], choice)
+    current = current_default(repository, name)
     mark_retired(chosen, False)
     if current is not None and current != chosen.number:
         choice.previous.append(current)
     choice.version = chosen.number
     write_default(repository, choice, name)
+    shadow = read_shadow(repository, name)
+    if shadow is not None and shadow.version == chosen.number:
+        write_shadow(repository, None, name)      # the shadow became the default: done
     return chosen, _load_into(client, chosen, repository, name)
 
 
@@ -103,12 +115,12 @@ def rollback(repository: str | Path, name: str = config.MODEL_NAME,
     return previous, _load_into(client, previous, repository, name)
 
 
-def _load_into(client: V2Client | None, chosen: Version, repository: str | Path,
+def _load_into(client: V2Client | None, chosen: Version | None, repository: str | Path,
                name: str) -> list[int] | None:
     if client is None or not client.live():
         return None
     served = sync_server(client, repository, name)
-    if chosen.number not in served:
+    if chosen is not None and chosen.number not in served:
         raise VersionError(f"server at {client.url} did not load version {chosen.number} of "
                            f"'{name}' (see its log: the artifact may be damaged)")
     return served
@@ -122,7 +134,32 @@ def retire(repository: str | Path, version: int | str, name: str = config.MODEL_
     if read_default(repository, name).version == chosen.number and not chosen.retired:
         raise VersionError(f"version {chosen.number} of '{name}' is the default: promote another "
                            "version or roll back first")
+    shadow = read_shadow(repository, name)
+    if shadow is not None and shadow.version == chosen.number:
+        raise VersionError(f"version {chosen.number} of '{name}' is the shadow: stop it first "
+                           "(santander shadow --off)")
     mark_retired(chosen, True)
     if client is None or not client.live():
         return chosen, None
     return chosen, sync_server(client, repository, name)
+
+
+def shadow(repository: str | Path, version: int | str | None, rate: float = 1.0,
+           name: str = config.MODEL_NAME,
+           client: V2Client | None = None) -> tuple[Version | None, list[int] | None]:
+    """Have `version` score a share `rate` of the default's requests, logged only (None: stop
+    the shadow). Returns the shadow version and what the server now serves."""
+    if version is None:
+        write_shadow(repository, None, name)
+        return None, _load_into(client, None, repository, name)
+    chosen = get_version(repository, version, name)
+    if chosen.retired:
+        raise VersionError(f"version {chosen.number} of '{name}' is retired: promote it, or "
+                           "shadow an active version")
+    if chosen.number == current_default(repository, name):
+        raise VersionError(f"version {chosen.number} of '{name}' is the default: a shadow is "
+                           "another version")
+    if not 0.0 < rate <= 1.0:
+        raise VersionError(f"rate {rate} is not a share of requests (more than 0, at most 1)")
+    write_shadow(repository, ShadowChoice(chosen.number, rate), name)
+    return chosen, _load_into(client, chosen, repository, name)

@@ -22,6 +22,11 @@ from typing import Callable
 import numpy as np
 
 
+def positive_scores(model, X: np.ndarray) -> np.ndarray:
+    """The positive class's probability for each row: what a RowBatcher scores with."""
+    return model.predict_proba(X)[:, 1]
+
+
 class RowBatcher:
     def __init__(self, score: Callable[[np.ndarray], np.ndarray], max_batch_size: int,
                  max_batch_time: float, on_batch: Callable[[int], None] = lambda rows: None):

@@ -30,10 +30,10 @@ from mlserver.settings import ModelSettings
 from mlserver.utils import get_model_uri, to_absolute_path
 
 from santander import artifact
-from santander.errors import ArtifactError
-from santander.config import SERVES_VERSION_SETTING
-from santander.errors import VersionError
-from santander.layout import DefaultChoice, default_version, is_retired, read_default, repository_of
+from santander.config import SERVES_VERSION_SETTING, SHADOW_SETTING
+from santander.errors import ArtifactError, VersionError
+from santander.layout import (DefaultChoice, default_version, is_retired, read_default, read_shadow,
+                              repository_of)
 
 logger = logging.getLogger("mlserver")
 
@@ -85,9 +85,9 @@ def _default_entries(offered: List[ModelSettings]) -> List[ModelSettings]:
     entries = []
     for name in dict.fromkeys(settings.name for settings in ours):
         numbered = {int(s.parameters.version): s for s in ours if s.name == name}
+        repository = repository_of(_version_folder(next(iter(numbered.values()))))
         try:
-            choice = read_default(repository_of(_version_folder(next(iter(numbered.values())))),
-                                  name)
+            choice = read_default(repository, name)
         except VersionError as exc:
             logger.error(f"{exc}; the newest version of model '{name}' is its default")
             choice = DefaultChoice()
@@ -98,6 +98,28 @@ def _default_entries(offered: List[ModelSettings]) -> List[ModelSettings]:
         entry = numbered[chosen].model_copy(deep=True)
         entry.parameters.version = None
         entry.parameters.extra = {**(entry.parameters.extra or {}),
-                                  SERVES_VERSION_SETTING: str(chosen)}
+                                  SERVES_VERSION_SETTING: str(chosen),
+                                  **_shadow_setting(numbered, chosen, repository, name)}
         entries.append(entry)
     return entries
+
+
+def _shadow_setting(numbered: dict[int, ModelSettings], default: int, repository: Path,
+                    name: str) -> dict:
+    """The default entry's SHADOW_SETTING: the shadow version's artifact and settings, for the
+    runtime to load beside the default's (none when no shadow is chosen or it is not served)."""
+    try:
+        shadow = read_shadow(repository, name)
+    except VersionError as exc:
+        logger.error(f"{exc}: no shadow for model '{name}'")
+        return {}
+    if shadow is None:
+        return {}
+    if shadow.version == default or shadow.version not in numbered:
+        logger.error(f"Shadow version {shadow.version} of model '{name}' is not scored: it is "
+                     "the default, retired or damaged")
+        return {}
+    settings = numbered[shadow.version]
+    return {SHADOW_SETTING: {"version": str(shadow.version), "rate": shadow.rate,
+                             "uri": to_absolute_path(settings, settings.parameters.uri),
+                             "extra": settings.parameters.extra}}

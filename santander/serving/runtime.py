@@ -9,6 +9,7 @@ the codec, the batcher and the schema are all it needs.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
@@ -24,10 +25,10 @@ from mlserver.utils import get_model_uri
 
 from santander.errors import ArtifactError
 from santander.serving import gc_tuning, grpc_fixes
-from santander.serving.batching import RowBatcher
+from santander.serving.batching import RowBatcher, positive_scores
 from santander.serving.limits import RequestLimits
 from santander.config import (LOG_SAMPLE_RATE, LOG_SAMPLE_RATE_ENV, LOG_SAMPLE_RATE_SETTING,
-                              SERVES_VERSION_SETTING)
+                              SERVES_VERSION_SETTING, SHADOW_SETTING)
 from santander.layout import repository_of
 from santander.schema import OUTPUT_CONTRIBUTIONS
 from santander.serving.codec import (RequestError, check_request_id, decode_features,
@@ -36,6 +37,9 @@ from santander.serving.explain import explainer_for
 from santander.prediction_log.writer import Scored, now, writer_for
 from santander.loader import load_served
 from santander.serving.metrics import BATCH_ROWS, SCORED_ROWS
+from santander.serving.shadow import Shadow
+
+logger = logging.getLogger("mlserver")
 
 
 class SantanderRuntime(MLModel):
@@ -66,12 +70,20 @@ class SantanderRuntime(MLModel):
         # collection, which the serving thresholds (gc_tuning.py) make rare.
         for hooked in ("predict", "predict_stream", "__adaptive_batching__"):
             self.__dict__.pop(hooked, None)
-        self._batches = RowBatcher(partial(_positive_scores, self._model),
+        self._batches = RowBatcher(partial(positive_scores, self._model),
                                    self.settings.max_batch_size,
                                    self.settings.max_batch_time,
                                    on_batch=BATCH_ROWS.labels(self.name, self._version).observe)
         self._scored_rows = [SCORED_ROWS.labels(self.name, self._version, label)
                              for label in ("0", "1")]
+        self._shadow = None
+        if extra.get(SHADOW_SETTING) and self._log is not None:
+            try:
+                self._shadow = Shadow(extra[SHADOW_SETTING], self.settings.max_batch_size,
+                                      self.settings.max_batch_time)
+            except (ArtifactError, MLServerError, ValueError) as exc:
+                # The default serves regardless: a shadow only ever adds log rows.
+                logger.error(f"{where}: no shadow scoring, it cannot load: {exc}")
         gc_tuning.tune_for_serving()
         return True
 
@@ -94,6 +106,8 @@ class SantanderRuntime(MLModel):
             self._log.submit(Scored(
                 now(), payload.id, id_codes, self.name, self._version, X, proba,
                 self._threshold, (time.perf_counter() - started) * 1000))
+            if self._shadow is not None:
+                self._shadow.follow(self._log, self.name, payload.id, id_codes, X)
         return InferenceResponse(
             id=payload.id, model_name=self.name, model_version=self._version,
             outputs=encode_outputs(outputs, proba, self._threshold, contributions))
@@ -112,13 +126,11 @@ class SantanderRuntime(MLModel):
         # asked without a version, which version answers such requests.
         metadata = await super().metadata()
         default = {"default_version": self._version} if self.version is None else {}
+        if self._shadow is not None:
+            default["shadow"] = {"version": self._shadow.version, "rate": self._shadow.rate}
         metadata.parameters = Parameters(threshold=self._threshold, model_card=self._card,
                                          **default)
         return metadata
-
-
-def _positive_scores(model, X):
-    return model.predict_proba(X)[:, 1]
 
 
 def _prediction_log(artifact_path: Path, extra: dict):
