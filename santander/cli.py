@@ -120,9 +120,28 @@ def _num(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from santander.monitoring.compare import compare_versions, report_lines
+    from santander.prediction_log.readers import open_log
+    comparison = compare_versions(open_log(args.repository), args.name, args.a, args.b)
+    print("\n".join(report_lines(comparison, args.name)))
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from santander.ops.versions import promote
     from santander.v2_client import V2Client
+    if args.if_better:
+        from santander.monitoring.compare import B_BETTER, compare_versions
+        from santander.ops.versions import current_default
+        from santander.prediction_log.readers import open_log
+        default = current_default(args.repository, args.name)
+        comparison = compare_versions(open_log(args.repository), args.name, str(default),
+                                      args.version)
+        if comparison.verdict != B_BETTER:
+            print(f"not promoted (against the default, version {default}): {comparison.why()}")
+            return 1
+        print(comparison.why())
     version, served = promote(args.repository, args.version, args.name,
                               V2Client(args.url, timeout=300))
     return _report_served(f"version {version.number} is the default", served, args.url)
@@ -295,7 +314,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 # The commands as `santander --help` lists them: by task, each with its one-line help.
 COMMAND_GROUPS = (
     ("train", ("make-data", "train", "retrain")),
-    ("serve", ("serve", "versions", "promote", "rollback", "shadow", "retire")),
+    ("serve", ("serve", "versions", "promote", "rollback", "shadow", "compare", "retire")),
     ("watch", ("outcomes", "live", "monitor", "app", "ui")),
     ("other", ("serve-and-ask", "derive-stats")),
 )
@@ -409,8 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub = _add(commands, name, helptext, func)
         if name in ("promote", "retire"):
             sub.add_argument("version", help="the version's number")
+        if name == "promote":
+            sub.add_argument("--if-better", action="store_true",
+                             help="only if `compare` finds it better than the default on the "
+                             "logged rows both scored (exit 1 otherwise, saying why)")
         _repository(sub)
         _server_url(sub)
+
+    compare = _add(commands, "compare", "two versions on the rows both scored (a shadow's): "
+                   "F1, precision, recall, ROC AUC with paired 95% intervals, and a verdict",
+                   cmd_compare)
+    compare.add_argument("a", help="version A (usually the default)")
+    compare.add_argument("b", help="version B (usually the shadow)")
+    _repository(compare)
 
     shadow = _add(commands, "shadow", "have a version score the default's requests in the "
                   "background: logged, never answered (survives a restart)", cmd_shadow)
