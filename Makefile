@@ -62,6 +62,7 @@ test-fast: setup
 bench: setup system
 	$(PY) -m bench.serving
 	$(PY) -m bench.sustained
+	$(PY) -m bench.rollout
 	$(PY) -m bench.fast_paths
 	$(PY) -m bench.selection
 	$(PY) -m bench.quality --reference

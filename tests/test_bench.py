@@ -61,6 +61,18 @@ def test_sustained_benchmark_smoke_measures_the_log_paired_against_an_aa_control
     assert written[1] == written[2] and written[3] == "0"
 
 
+def test_rollout_benchmark_smoke_measures_the_shadow_paired_and_times_compare(tmp_path):
+    text = _run("bench.rollout", tmp_path / "B.md")
+    assert "<!-- rollout:start -->" in text and "Smoke run" in text
+    assert len(target_rows(text)) == 2
+    # Every answer logged twice, the default's row and the shadow's, none dropped.
+    written = re.search(r"([\d,]+) rows written of ([\d,]+) \(default and shadow\), ([\d,]+) "
+                        r"dropped", text)
+    assert written and int(written[1].replace(",", "")) > 0
+    assert written[1] == written[2] and written[3] == "0"
+    assert "Compare: B is better" in text
+
+
 def test_fast_paths_benchmark_smoke_times_both_paths_on_the_families_selection_trains(tmp_path):
     text = _run("bench.fast_paths", tmp_path / "B.md")
     assert "<!-- fast_paths:start -->" in text and "Smoke run" in text
