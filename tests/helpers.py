@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,41 @@ def log_counters(metrics_url: str) -> dict[str, float]:
     return {kind: sum(float(line.rsplit(" ", 1)[1]) for line in lines
                       if line.startswith(f"santander_log_{kind}_rows_total"))
             for kind in ("written", "dropped")}
+
+
+# Prediction logs written directly, for what reads them (compare, the page) -----------------
+
+NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+NAME = "xgboost-model"
+
+
+def truth_and_scores(seed: int, n: int, noise: dict[str, float]):
+    """Outcomes (10% positive) and, per version, scores that follow them up to `noise`."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.1).astype(int)
+    scores = {v: 1 / (1 + np.exp(-(3 * y - 1.5 + rng.normal(0, sd, n)))) for v, sd in
+              noise.items()}
+    return y, scores
+
+
+def write_log(url: str, y: np.ndarray | None, scores: dict[str, np.ndarray],
+              threshold: float = 0.5):
+    """A prediction log where every version scored the same requests (4 rows each), and the
+    outcomes of them all (unless y is None)."""
+    from sqlalchemy import insert
+    from santander.prediction_log.tables import connect, outcomes, predictions
+    engine = connect(url)
+    n = len(next(iter(scores.values())))
+    keys = [(f"req-{i // 4}", i % 4) for i in range(n)]
+    with engine.begin() as connection:
+        for version, proba in scores.items():
+            connection.execute(insert(predictions), [
+                {"logged_at": NOW, "request_id": r, "row_index": k, "model_name": NAME,
+                 "model_version": version, "features": b"\0" * 800, "probability": float(p),
+                 "label": int(p >= threshold), "threshold": threshold, "latency_ms": 1.0}
+                for (r, k), p in zip(keys, proba)])
+        if y is not None:
+            connection.execute(insert(outcomes), [
+                {"recorded_at": NOW, "request_id": r, "row_index": k, "target": int(t)}
+                for (r, k), t in zip(keys, y)])
+    return engine

@@ -21,6 +21,8 @@ from santander.prediction_log.tables import connect
 from santander.schema import FEATURES, ID_COLUMN
 from santander.training.candidates import get_family
 
+from helpers import truth_and_scores, write_log
+
 pytestmark = pytest.mark.server
 
 
@@ -294,12 +296,27 @@ def test_the_monitoring_page_shows_what_the_log_holds(page, sources, repository,
     assert not page.exception and not page.error
     assert [h.value for h in page.subheader] == [
         "Live metrics (rows with a recorded outcome)", "Positive-prediction rate over time",
-        "Drift"]
+        "Two versions on the same rows", "Drift"]
     live = page.dataframe[0].value
     assert "1" in live["version"].tolist() and {"precision", "recall", "f1"} <= set(live)
     assert page.get("vega_lite_chart")                      # the rate over time
-    assert "12 of 201 columns drifted" in page.success[0].value
+    assert any("12 of 201 columns drifted" in s.value for s in page.success)
     assert [b.label for b in _elements(page, "DownloadButton")] == ["Open the HTML report"]
     _write_drift_summary(repository, "20261126T100000Z", 150)
     page.run()
     assert "150 of 201 columns drifted" in page.error[0].value and "DRIFT" in page.error[0].value
+
+
+def test_the_monitoring_page_compares_two_versions_on_the_rows_both_scored(page, repository):
+    y, scores = truth_and_scores(0, 2_000, {"1": 2.0, "2": 0.8})
+    write_log(f"sqlite:///{repository / 'predictions.sqlite'}", y, scores).dispose()
+    page.run()
+    page.sidebar.radio(key="page").set_value("Monitoring").run()
+    page.selectbox(key="compare_a").set_value("1").run()
+    page.selectbox(key="compare_b").set_value("2").run()
+    assert not page.exception
+    assert all("drifted" in e.value for e in page.error)       # an earlier test's drift report
+    [table] = [d.value for d in page.dataframe if "metric" in d.value]
+    assert table["metric"].tolist() == ["f1", "precision", "recall", "roc_auc"]
+    assert (table["95% low"] < table["B - A"]).all() and (table["B - A"] < table["95% high"]).all()
+    assert any(s.value.startswith("B is better: F1") for s in page.success)

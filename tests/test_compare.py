@@ -4,8 +4,6 @@ cannot be compared is one line."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
@@ -17,41 +15,12 @@ from santander.export import export_version
 from santander.layout import read_default
 from santander.monitoring.compare import (A_BETTER, B_BETTER, NO_EVIDENCE, compare_versions,
                                           shared_rows)
-from santander.prediction_log.tables import connect, log_url, outcomes, predictions
+from santander.prediction_log.tables import log_url, predictions
 from santander.training.candidates import get_family
 
+from helpers import NOW, truth_and_scores, write_log
+
 NAME = "xgboost-model"
-NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
-
-
-def truth_and_scores(seed: int, n: int, noise: dict[str, float]):
-    """Outcomes (10% positive) and, per version, scores that follow them up to `noise`."""
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < 0.1).astype(int)
-    scores = {v: 1 / (1 + np.exp(-(3 * y - 1.5 + rng.normal(0, sd, n)))) for v, sd in
-              noise.items()}
-    return y, scores
-
-
-def write_log(url: str, y: np.ndarray | None, scores: dict[str, np.ndarray],
-              threshold: float = 0.5):
-    """A prediction log where every version scored the same requests (4 rows each), and the
-    outcomes of them all (unless y is None)."""
-    engine = connect(url)
-    n = len(next(iter(scores.values())))
-    keys = [(f"req-{i // 4}", i % 4) for i in range(n)]
-    with engine.begin() as connection:
-        for version, proba in scores.items():
-            connection.execute(insert(predictions), [
-                {"logged_at": NOW, "request_id": r, "row_index": k, "model_name": NAME,
-                 "model_version": version, "features": b"\0" * 800, "probability": float(p),
-                 "label": int(p >= threshold), "threshold": threshold, "latency_ms": 1.0}
-                for (r, k), p in zip(keys, proba)])
-        if y is not None:
-            connection.execute(insert(outcomes), [
-                {"recorded_at": NOW, "request_id": r, "row_index": k, "target": int(t)}
-                for (r, k), t in zip(keys, y)])
-    return engine
 
 
 def test_a_version_made_better_is_found_better_with_the_metrics_sklearn_gives(tmp_path):
@@ -94,6 +63,15 @@ def test_without_outcomes_only_agreement_and_the_score_shift(tmp_path):
     assert found.agreement == pytest.approx(np.mean(labels[0] == labels[1]))
     assert found.positive_rate[1] > found.positive_rate[0]
     assert found.score_shift > 0.1
+
+
+def test_a_handful_of_labelled_rows_gives_no_verdict(tmp_path):
+    y, scores = truth_and_scores(4, 60, {"1": 3.0, "2": 0.1})
+    y[:6] = 1
+    found = compare_versions(write_log(f"sqlite:///{tmp_path / 'log.sqlite'}", y, scores),
+                             NAME, "1", "2")
+    assert found.metrics and found.verdict == NO_EVIDENCE
+    assert "only 60 of the rows both versions scored have an outcome" in found.why()
 
 
 def test_rows_only_one_version_scored_are_left_out_and_none_shared_is_an_error(tmp_path):

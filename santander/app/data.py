@@ -242,6 +242,40 @@ def live_table(sources: Sources) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "first", "last"])[columns]
 
 
+def logged_versions(sources: Sources) -> list[str]:
+    """The versions with logged rows, oldest first."""
+    from santander.prediction_log.readers import logged_versions as versions_in
+    engine = _log(sources)
+    try:
+        return versions_in(engine, sources.model)
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class VersionComparison:
+    table: pd.DataFrame        # metric, A, B, B - A, low, high (empty without outcomes)
+    summary: str               # the rows compared, agreement, score shift
+    verdict: str               # the verdict and the figure it rests on
+
+
+def compare(sources: Sources, a: str, b: str) -> VersionComparison:
+    """`santander compare a b`, for the page."""
+    from santander.monitoring.compare import METRICS, compare_versions, report_lines
+    engine = _log(sources)
+    try:
+        found = _one_line(compare_versions, engine, sources.model, a, b)
+    finally:
+        engine.dispose()
+    table = pd.DataFrame(
+        [(name, *found.metrics[name], found.metrics[name][1] - found.metrics[name][0],
+          *found.intervals[name]) for name in METRICS if name in found.metrics],
+        columns=["metric", f"A (version {a})", f"B (version {b})", "B - A", "95% low",
+                 "95% high"])
+    summary = " ".join(report_lines(found, sources.model)[:2])
+    return VersionComparison(table, summary, found.why())
+
+
 def positive_rate(sources: Sources) -> pd.DataFrame:
     """The share of rows labelled positive per version over time (one column a version),
     in minutes for the first two hours of log and in hours after."""

@@ -150,6 +150,7 @@ def monitoring_page(sources: data.Sources) -> None:
         st.line_chart(data.positive_rate(sources))
     except data.AppError as exc:
         st.info(str(exc))
+    _comparison(sources)
     st.subheader("Drift")
     verdict = data.latest_drift(sources)
     if verdict is None:
@@ -160,6 +161,34 @@ def monitoring_page(sources: data.Sources) -> None:
         st.download_button("Open the HTML report", verdict.html_path.read_bytes(),
                            verdict.html_path.name, mime="text/html", key="drift_html")
         st.caption(str(verdict.html_path))
+
+
+def _comparison(sources: data.Sources) -> None:
+    st.subheader("Two versions on the same rows")
+    try:
+        logged = data.logged_versions(sources)
+    except data.AppError as exc:
+        st.info(str(exc))
+        return
+    if len(logged) < 2:
+        st.info("One version logged so far: have another score the default's requests "
+                "(santander shadow N), then compare them here.")
+        return
+    left, right = st.columns(2)
+    a = left.selectbox("A (usually the default)", logged, index=len(logged) - 2, key="compare_a")
+    b = right.selectbox("B (usually the shadow)", logged, index=len(logged) - 1, key="compare_b")
+    if a == b:
+        st.info("Pick two different versions.")
+        return
+    try:
+        found = data.compare(sources, a, b)
+    except data.AppError as exc:
+        st.info(str(exc))
+        return
+    st.caption(found.summary)
+    if not found.table.empty:
+        st.dataframe(found.table, hide_index=True)
+    (st.success if found.verdict.startswith("B is better") else st.info)(found.verdict)
 
 
 def _number(value) -> str:

@@ -15,7 +15,7 @@ interval of the difference B - A:
 
 The verdict follows F1, the measure selection picks winners by: "B is better" when the whole
 interval of F1(B) - F1(A) is above zero, "A is better" when it is below, else "no evidence
-either way". Without outcomes: how often their labels agree and how far apart their score
+either way" (so too with fewer than MIN_LABELLED_ROWS labelled rows). Without outcomes: how often their labels agree and how far apart their score
 distributions are.
 """
 
@@ -37,6 +37,9 @@ KEY = ["request_id", "row_index"]
 LABEL_METRICS = ("f1", "precision", "recall")
 METRICS = (*LABEL_METRICS, "roc_auc")
 RESAMPLES = 1000
+# Fewer labelled rows than this give no verdict: a bootstrap of a handful of rows can put its
+# whole interval on one side of zero by chance.
+MIN_LABELLED_ROWS = 100
 
 B_BETTER, A_BETTER, NO_EVIDENCE = "B is better", "A is better", "no evidence either way"
 
@@ -55,7 +58,7 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        if "f1" not in self.intervals:
+        if "f1" not in self.intervals or self.labelled_rows < MIN_LABELLED_ROWS:
             return NO_EVIDENCE
         low, high = self.intervals["f1"]
         return B_BETTER if low > 0 else A_BETTER if high < 0 else NO_EVIDENCE
@@ -65,6 +68,9 @@ class Comparison:
         if "f1" not in self.intervals:
             return (f"{self.verdict}: no outcomes recorded for the {self.shared_rows:,} rows "
                     "both versions scored (santander outcomes)")
+        if self.labelled_rows < MIN_LABELLED_ROWS:
+            return (f"{self.verdict}: only {self.labelled_rows:,} of the rows both versions "
+                    f"scored have an outcome; a verdict needs {MIN_LABELLED_ROWS}")
         (fa, fb), (low, high) = self.metrics["f1"], self.intervals["f1"]
         return (f"{self.verdict}: F1 {fb:.4f} (version {self.b}) against {fa:.4f} "
                 f"(version {self.a}) on {self.labelled_rows:,} labelled rows, difference "
