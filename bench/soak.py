@@ -282,8 +282,9 @@ def render(runs: dict[str, list[Part]], summaries: dict[str, dict], smoke: bool)
         f"{minutes:g} minutes of `wrk` at {CALLERS} concurrent callers (core 1) against this "
         f"project's deployment (core 0) serving two versions of the built-in winner, once with "
         f"the prediction log on (every row, SQLite) and once with it off; {INVALID_SHARE:.0%} "
-        "of requests invalid; the newest version retired or promoted in the middle of every "
-        "part. RSS: the server and its children. `python -m bench.soak` reproduces it.", ""]
+        "of requests invalid; in the middle of every part the default moves to version 1 and "
+        "version 2 is retired, or 2 is promoted back as the default. RSS: the server and its "
+        "children. `python -m bench.soak` reproduces it.", ""]
     for way, parts in runs.items():
         lines += [f"Log {way}:", "",
                   "| part | valid answered | invalid refused (400) | failed | p50 / p99 | RSS "
