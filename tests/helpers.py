@@ -65,6 +65,31 @@ def log_counters(metrics_url: str) -> dict[str, float]:
             for kind in ("written", "dropped")}
 
 
+def log_settled(metrics_url: str, timeout: float = 60.0) -> None:
+    """Wait until the server's log has handled every row it was given: its counters stop
+    moving."""
+    import time
+    last, still, deadline = None, 0, time.monotonic() + timeout
+    while still < 4:
+        assert time.monotonic() < deadline, "the log never settled"
+        now = sum(log_counters(metrics_url).values())
+        still, last = (still + 1 if now == last else 0), now
+        time.sleep(0.25)
+
+
+def two_versions(repo: Path) -> np.ndarray:
+    """Two versions in `repo` that answer differently, and 40 rows to ask them about."""
+    from santander.export import export_version
+    from santander.training.candidates import get_family
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 200)).astype(np.float32)
+    for feature in (0, 1):
+        y = (X[:, feature] > 0.5).astype(int)
+        model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
+        export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, repo)
+    return X[:40]
+
+
 # Prediction logs written directly, for what reads them (compare, the page) -----------------
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)

@@ -22,7 +22,7 @@ from santander.ops.launcher import running_server
 from santander.prediction_log.tables import LOG_FILE, LOG_URL_ENV
 from santander.training.data.synthetic import generate
 from santander.v2_client import ClientError, V2Client
-from tests.helpers import log_counters as metrics_log_counters
+from tests.helpers import log_counters as metrics_log_counters, log_settled
 from tests.postgres import postgres_cluster
 
 CALLERS = 6
@@ -74,16 +74,8 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def settled(server, timeout: float = 60.0) -> None:
-    """Wait until the log has handled every row it was given: its counters stop moving."""
-    last, still = None, 0
-    deadline = time.monotonic() + timeout
-    while still < 4:
-        assert time.monotonic() < deadline, "the log never settled"
-        now = sum(log_counters(server).values())
-        still = still + 1 if now == last else 0
-        last = now
-        time.sleep(0.25)
+def settled(server) -> None:
+    log_settled(server.metrics_url)
 
 
 def logged_requests(url: str, tag: str) -> int:

@@ -3,46 +3,21 @@ requests (logged with the same request ids and rows, never answered), kept by a 
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from santander.cli import main
-from santander.export import export_version
 from santander.loader import load_version
 from santander.layout import models_dir
 from santander.ops.launcher import running_server
 from santander.prediction_log.readers import open_log, read_predictions
 from santander.schema import FEATURES
-from santander.training.candidates import get_family
 from santander.v2_client import V2Client
 
-from helpers import log_counters
+from helpers import log_settled, two_versions
 
 pytestmark = pytest.mark.server
-
-
-def _two_versions(repo: Path) -> np.ndarray:
-    """Two versions that answer differently, and rows to ask them about."""
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(300, 200)).astype(np.float32)
-    for feature in (0, 1):
-        y = (X[:, feature] > 0.5).astype(int)
-        model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
-        export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, repo)
-    return X[:40]
-
-
-def _settled(metrics_url: str, timeout: float = 60.0) -> None:
-    """Until the log has handled every row it was given: its counters stop moving."""
-    last, still, deadline = None, 0, time.monotonic() + timeout
-    while still < 4:
-        assert time.monotonic() < deadline, "the log never settled"
-        now = sum(log_counters(metrics_url).values())
-        still, last = (still + 1 if now == last else 0), now
-        time.sleep(0.25)
 
 
 def _probability(answer: dict) -> list[float]:
@@ -51,7 +26,7 @@ def _probability(answer: dict) -> list[float]:
 
 def test_a_shadow_logs_the_defaults_requests_and_rows_and_never_answers(tmp_path, capsys):
     repo = tmp_path / "deploy"
-    X = _two_versions(repo)
+    X = two_versions(repo)
     offline = ["--repository", str(repo), "--url", "http://127.0.0.1:9"]
     assert main(["promote", "1", *offline]) == 0
     assert main(["shadow", "2", *offline]) == 0
@@ -60,7 +35,7 @@ def test_a_shadow_logs_the_defaults_requests_and_rows_and_never_answers(tmp_path
         answers = [client.infer("xgboost-model", None, X[i:i + 2], request_id=f"req-{i}")
                    for i in range(0, 40, 2)]
         assert {a["model_version"] for a in answers} == {"1"}
-        _settled(srv.metrics_url)
+        log_settled(srv.metrics_url)
         assert client.metadata("xgboost-model")["parameters"]["shadow"] == \
             {"version": "2", "rate": 1.0}
     capsys.readouterr()
@@ -85,7 +60,7 @@ def test_a_shadow_logs_the_defaults_requests_and_rows_and_never_answers(tmp_path
 
 def test_a_shadow_at_a_rate_survives_a_restart_and_stops(tmp_path, capsys):
     repo = tmp_path / "deploy"
-    X = _two_versions(repo)
+    X = two_versions(repo)
     with running_server(repo, tmp_path / "server") as srv:
         url = ["--repository", str(repo), "--url", srv.http_url]
         assert main(["shadow", "1", "--rate", "0.5", *url]) == 0
@@ -94,12 +69,12 @@ def test_a_shadow_at_a_rate_survives_a_restart_and_stops(tmp_path, capsys):
         client = V2Client(srv.http_url)
         for i in range(200):
             client.infer("xgboost-model", None, X[i % 40:i % 40 + 1], request_id=f"a-{i}")
-        _settled(srv.metrics_url)
+        log_settled(srv.metrics_url)
         url = ["--repository", str(repo), "--url", srv.http_url]
         assert main(["shadow", "--off", *url]) == 0
         for i in range(50):
             client.infer("xgboost-model", None, X[:1], request_id=f"b-{i}")
-        _settled(srv.metrics_url)
+        log_settled(srv.metrics_url)
     log = open_log(repo)
     shadow = read_predictions(log, "xgboost-model", "1")
     assert 60 <= len(shadow) <= 140                          # about half of 200 (p < 1e-8)
@@ -109,7 +84,7 @@ def test_a_shadow_at_a_rate_survives_a_restart_and_stops(tmp_path, capsys):
 
 def test_what_cannot_be_shadowed_is_one_line_and_exit_2(tmp_path, capsys):
     repo = tmp_path / "deploy"
-    _two_versions(repo)
+    two_versions(repo)
     offline = ["--repository", str(repo), "--url", "http://127.0.0.1:9"]
     assert main(["retire", "1", *offline]) == 0
     cases = [(["shadow", "2"], "version 2 of 'xgboost-model' is the default"),

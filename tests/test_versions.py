@@ -22,7 +22,7 @@ from santander.ops.launcher import running_server
 from santander.layout import list_versions
 from santander.v2_client import ClientError, V2Client
 
-from helpers import client, infer_grpc
+from helpers import client, infer_grpc, two_versions
 
 pytestmark = pytest.mark.server
 
@@ -133,21 +133,10 @@ def test_newest_is_numeric_and_retired_versions_stay_down_after_a_restart(tmp_pa
         assert _infer(srv.http_url, X[:2], version="2")[0] == 200
 
 
-def _two_versions(repo: Path) -> np.ndarray:
-    """Two versions that answer differently, and rows to ask them about."""
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(300, 200)).astype(np.float32)
-    for feature in (0, 1):
-        y = (X[:, feature] > 0.5).astype(int)
-        model = get_family("naive_bayes").build(var_smoothing=1e-9).fit(X, y)
-        export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, repo)
-    return X[:3]
-
-
 def test_the_default_is_the_promoted_version_switched_under_load_and_kept_by_a_restart(
         tmp_path, capsys):
     repo = tmp_path / "deploy"
-    X = _two_versions(repo)
+    X = two_versions(repo)[:3]
     with running_server(repo, tmp_path / "server") as srv:
         url = srv.http_url
         assert _infer(url, X)[1]["model_version"] == "2"          # none chosen: the newest
@@ -189,7 +178,7 @@ def test_the_default_is_the_promoted_version_switched_under_load_and_kept_by_a_r
 
 def test_what_cannot_be_done_to_the_default_is_one_line_and_exit_2(tmp_path, capsys):
     repo = tmp_path / "deploy"
-    _two_versions(repo)
+    two_versions(repo)
     offline = ["--repository", str(repo), "--url", "http://127.0.0.1:9"]
     cases = [(["rollback"], "no earlier default to roll back to"),
              (["promote", "7"], "has no version 7 (versions: 1, 2)")]

@@ -79,8 +79,7 @@ class SantanderRuntime(MLModel):
         self._shadow = None
         if extra.get(SHADOW_SETTING) and self._log is not None:
             try:
-                self._shadow = Shadow(extra[SHADOW_SETTING], self.settings.max_batch_size,
-                                      self.settings.max_batch_time)
+                self._shadow = Shadow(extra[SHADOW_SETTING], self._log, self.name)
             except (ArtifactError, MLServerError, ValueError) as exc:
                 # The default serves regardless: a shadow only ever adds log rows.
                 logger.error(f"{where}: no shadow scoring, it cannot load: {exc}")
@@ -107,7 +106,7 @@ class SantanderRuntime(MLModel):
                 now(), payload.id, id_codes, self.name, self._version, X, proba,
                 self._threshold, (time.perf_counter() - started) * 1000))
             if self._shadow is not None:
-                self._shadow.follow(self._log, self.name, payload.id, id_codes, X)
+                self._shadow.follow(payload.id, id_codes, X)
         return InferenceResponse(
             id=payload.id, model_name=self.name, model_version=self._version,
             outputs=encode_outputs(outputs, proba, self._threshold, contributions))

@@ -5,7 +5,12 @@
 model. A share of the default's logged requests is then scored by N too, with the same request
 id and rows, after the default's answer is on its way: the shadow's probability and label go
 to the prediction log and nowhere else, and a shadow that fails costs a log line, never an
-answer. Its rows are batched like the default's, so scoring many small requests is one call.
+answer.
+
+Cheap by construction, since it runs on the serving core: a request only appends its rows to a
+list; one callback per turn of the event loop scores everything appended meanwhile in one model
+call (the default's batches finish many requests in the same turn) and hands each request's
+rows to the log. No task or future per request.
 """
 
 from __future__ import annotations
@@ -14,46 +19,47 @@ import asyncio
 import logging
 import random
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from santander.loader import load_served
 from santander.prediction_log.writer import LogWriter, Scored, now
-from santander.serving.batching import RowBatcher, positive_scores
+from santander.serving.batching import positive_scores
 
 logger = logging.getLogger("mlserver")
 
 
 class Shadow:
-    """Version `version` scoring a share `rate` of the requests it is handed."""
+    """Version `version` scoring a share `rate` of the requests it is handed, into `log`."""
 
-    def __init__(self, spec: dict, max_batch_size: int, max_batch_time: float):
+    def __init__(self, spec: dict, log: LogWriter, model_name: str):
         self.version, self.rate = str(spec["version"]), float(spec["rate"])
-        model, self.threshold = load_served(Path(spec["uri"]), spec["extra"],
-                                            f"shadow version {self.version}")
-        self._batches = RowBatcher(partial(positive_scores, model), max_batch_size,
-                                   max_batch_time)
-        self._running: set[asyncio.Task] = set()
+        self._model, self.threshold = load_served(Path(spec["uri"]), spec["extra"],
+                                                  f"shadow version {self.version}")
+        self._log, self._model_name = log, model_name
+        self._pending: list[tuple[float, str | None, list[str] | None, np.ndarray]] = []
 
-    def follow(self, log: LogWriter, model_name: str, request_id: str | None,
-               id_codes: list[str] | None, X: np.ndarray) -> None:
-        """Score these rows in the background (or not, by the rate) and log them."""
+    def follow(self, request_id: str | None, id_codes: list[str] | None,
+               X: np.ndarray) -> None:
+        """Score these rows soon (or not, by the rate) and log them; returns at once."""
         if self.rate < 1.0 and random.random() >= self.rate:
             return
-        task = asyncio.ensure_future(self._score(log, model_name, request_id, id_codes, X))
-        self._running.add(task)                 # the loop keeps only a weak reference
-        task.add_done_callback(self._running.discard)
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._score_pending)
+        self._pending.append((time.perf_counter(), request_id, id_codes, X))
 
-    async def _score(self, log: LogWriter, model_name: str, request_id: str | None,
-                     id_codes: list[str] | None, X: np.ndarray) -> None:
-        started = time.perf_counter()
+    def _score_pending(self) -> None:
+        pending, self._pending = self._pending, []
         try:
-            proba = await self._batches.score(X)
+            proba = positive_scores(self._model, np.concatenate([X for *_, X in pending]))
         except Exception as exc:                # the default has answered; only say it
-            logger.error(f"shadow version {self.version} could not score request "
-                         f"{request_id}: {exc}")
+            logger.error(f"shadow version {self.version} could not score {len(pending)} "
+                         f"request(s): {exc}")
             return
-        log.submit(Scored(now(), request_id, id_codes, model_name, self.version, X, proba,
-                          self.threshold, (time.perf_counter() - started) * 1000))
+        done, start = time.perf_counter(), 0
+        for queued, request_id, id_codes, X in pending:
+            self._log.submit(Scored(now(), request_id, id_codes, self._model_name, self.version,
+                                    X, proba[start:start + len(X)], self.threshold,
+                                    (done - queued) * 1000))
+            start += len(X)
