@@ -72,7 +72,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     print(f"base: version {retraining['base_version']} ({retraining['data']}); on this "
           f"holdout F1 {base['f1']:.4f}  ROC AUC {base['roc_auc']:.4f}")
     _print_outcome(outcome)
-    print(f"serve it without a restart: python -m santander promote {outcome.version}")
+    print(f"next, on live traffic without a restart: python -m santander shadow "
+          f"{outcome.version}, then compare and promote (docs/rollout.md)")
     return 0
 
 

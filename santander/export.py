@@ -20,7 +20,8 @@ from santander.atomic import publish, staged_folder
 from santander.config import (MAX_BATCH_SIZE, MAX_BATCH_TIME, MAX_REQUEST_BYTES,
                               MAX_REQUEST_ROWS, MODEL_NAME, RUNTIME_IMPLEMENTATION,
                               SERVER_SETTINGS)
-from santander.layout import SETTINGS_FILE, models_dir
+from santander.layout import (DEFAULT_FILE, SETTINGS_FILE, DefaultChoice, list_versions,
+                              models_dir, read_default, write_default)
 from santander.reference import write_reference
 from santander.schema import (INPUT_NAME, N_FEATURES, OUTPUT_LABEL, OUTPUT_PROBABILITY)
 from santander.errors import ExportError
@@ -64,15 +65,26 @@ def withdraw_version(version_dir: Path) -> None:
     hidden = version_dir.with_name(f".withdrawn-{version_dir.name}-{os.getpid()}")
     os.rename(version_dir, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
+    # The first version's export made it the default: a default with nothing to serve goes too.
+    repository, name = version_dir.parents[2], version_dir.parent.name
+    choice = read_default(repository, name)
+    if choice.version == int(version_dir.name) and not choice.previous:
+        (version_dir.parent / DEFAULT_FILE).unlink(missing_ok=True)
 
 
 def export_version(estimator: Any, artifact_format: str, threshold: float,
                    card: dict[str, Any], repository: str | Path, name: str = MODEL_NAME,
                    reference: pd.DataFrame | None = None) -> Path:
     """Write the next version of `name` and return its folder. `reference`: its reference
-    sample for drift monitoring (santander/reference.py), written beside the artifact."""
+    sample for drift monitoring (santander/reference.py), written beside the artifact.
+
+    A version does not become the default by being exported (docs/rollout.md): the first one
+    is, and later ones wait for `santander promote`. A repository exported before defaults were
+    chosen gets its current default (its newest active version) written down first."""
     ensure_server_settings(repository)
     parent = models_dir(repository, name)
+    unchosen = not (parent / DEFAULT_FILE).exists()
+    before = [v.number for v in list_versions(repository, name) if not v.retired]
     try:
         with staged_folder(parent, prefix=".staging-") as staging:
             path = artifact.save(estimator, artifact_format, staging)
@@ -89,6 +101,9 @@ def export_version(estimator: Any, artifact_format: str, threshold: float,
                 target = parent / version
                 try:
                     publish(staging, target)   # fails if a concurrent export took the number
+                    if unchosen and not (parent / DEFAULT_FILE).exists():
+                        write_default(repository, DefaultChoice(max(before, default=int(version))),
+                                      name)
                     return target
                 except OSError:
                     if not target.exists():

@@ -15,7 +15,7 @@ MLServer finds every `model-settings.json` below the folder it is started on:
 Versions are whole numbers, so MLServer's "newest" (numeric comparison) is the newest.
 A retired version keeps its files; the repository the server reads leaves it out. The default
 version (the one that answers requests that name none) is the one `default.json` names, or the
-newest active version when none was chosen (docs/rollout.md).
+newest active version in a repository where none was ever written (docs/rollout.md).
 """
 
 from __future__ import annotations

@@ -63,8 +63,8 @@ def test_a_shadow_at_a_rate_survives_a_restart_and_stops(tmp_path, capsys):
     X = two_versions(repo)
     with running_server(repo, tmp_path / "server") as srv:
         url = ["--repository", str(repo), "--url", srv.http_url]
-        assert main(["shadow", "1", "--rate", "0.5", *url]) == 0
-        assert "version 1 scores 50% of the default's requests" in capsys.readouterr().out
+        assert main(["shadow", "2", "--rate", "0.5", *url]) == 0
+        assert "version 2 scores 50% of the default's requests" in capsys.readouterr().out
     with running_server(repo, tmp_path / "server-again") as srv:
         client = V2Client(srv.http_url)
         for i in range(200):
@@ -76,16 +76,17 @@ def test_a_shadow_at_a_rate_survives_a_restart_and_stops(tmp_path, capsys):
             client.infer("xgboost-model", None, X[:1], request_id=f"b-{i}")
         log_settled(srv.metrics_url)
     log = open_log(repo)
-    shadow = read_predictions(log, "xgboost-model", "1")
+    shadow = read_predictions(log, "xgboost-model", "2")
     assert 60 <= len(shadow) <= 140                          # about half of 200 (p < 1e-8)
     assert not shadow["request_id"].str.startswith("b-").any()
-    assert len(read_predictions(log, "xgboost-model", "2")) == 250
+    assert len(read_predictions(log, "xgboost-model", "1")) == 250
 
 
 def test_what_cannot_be_shadowed_is_one_line_and_exit_2(tmp_path, capsys):
     repo = tmp_path / "deploy"
     two_versions(repo)
     offline = ["--repository", str(repo), "--url", "http://127.0.0.1:9"]
+    assert main(["promote", "2", *offline]) == 0
     assert main(["retire", "1", *offline]) == 0
     cases = [(["shadow", "2"], "version 2 of 'xgboost-model' is the default"),
              (["shadow", "1"], "version 1 of 'xgboost-model' is retired"),

@@ -19,7 +19,7 @@ from santander.training.candidates import get_family
 from santander.training.retrain import retrain
 from santander.training.train import RunOptions
 from santander.ops.launcher import running_server
-from santander.layout import list_versions
+from santander.layout import DEFAULT_FILE, list_versions, models_dir
 from santander.v2_client import ClientError, V2Client
 
 from helpers import client, infer_grpc, two_versions
@@ -124,6 +124,8 @@ def test_newest_is_numeric_and_retired_versions_stay_down_after_a_restart(tmp_pa
     repo = tmp_path / "deploy"
     for _ in range(11):
         export_version(model, "joblib", 0.5, {"family": "naive_bayes"}, repo)
+    # A repository from before defaults were chosen: its newest active version is the default.
+    (models_dir(repo) / DEFAULT_FILE).unlink()
     assert main(["retire", "11", "--repository", str(repo), "--url", "http://127.0.0.1:9"]) == 0
     with running_server(repo, tmp_path / "server") as srv:
         status, body = _infer(srv.http_url, X[:2])
@@ -139,41 +141,42 @@ def test_the_default_is_the_promoted_version_switched_under_load_and_kept_by_a_r
     X = two_versions(repo)[:3]
     with running_server(repo, tmp_path / "server") as srv:
         url = srv.http_url
-        assert _infer(url, X)[1]["model_version"] == "2"          # none chosen: the newest
-        _, by_version = _infer(url, X, version="1")
+        # The first version exported is the default; the newer one waits to be promoted.
+        assert _infer(url, X)[1]["model_version"] == "1"
+        _, by_version = _infer(url, X, version="2")
         with Stream(url, X) as stream:
             _wait_for(lambda: len(stream.answers) > 20)
-            assert main(["promote", "1", "--repository", str(repo), "--url", url]) == 0
+            assert main(["promote", "2", "--repository", str(repo), "--url", url]) == 0
             promoted_at = time.monotonic()
-            assert "version 1 is the default" in capsys.readouterr().out
+            assert "version 2 is the default" in capsys.readouterr().out
             _wait_for(lambda: sum(t > promoted_at for t, _, _ in stream.answers) > 20)
             assert main(["rollback", "--repository", str(repo), "--url", url]) == 0
             rolled_back_at = time.monotonic()
-            assert "rolled back: version 2 is the default" in capsys.readouterr().out
+            assert "rolled back: version 1 is the default" in capsys.readouterr().out
             _wait_for(lambda: sum(t > rolled_back_at for t, _, _ in stream.answers) > 20)
         failed = [(s, v) for _, s, v in stream.answers if s != 200]
         assert failed == [], f"{len(failed)} failed of {len(stream.answers)}"
         assert {v for t, _, v in stream.answers if promoted_at < t < rolled_back_at - 1} \
-            <= {"1"}
-        assert {v for t, _, v in stream.answers if t > rolled_back_at} == {"2"}
+            <= {"2"}
+        assert {v for t, _, v in stream.answers if t > rolled_back_at} == {"1"}
         # The default answers as its own version does, which still answers at its path.
-        assert main(["promote", "1", "--repository", str(repo), "--url", url]) == 0
+        assert main(["promote", "2", "--repository", str(repo), "--url", url]) == 0
         status, body = _infer(url, X)
-        assert status == 200 and body["model_version"] == "1"
+        assert status == 200 and body["model_version"] == "2"
         assert _probabilities(body) == _probabilities(by_version)
-        assert _infer(url, X, version="2")[0] == 200
-        assert V2Client(url).metadata("xgboost-model")["parameters"]["default_version"] == "1"
+        assert _infer(url, X, version="1")[0] == 200
+        assert V2Client(url).metadata("xgboost-model")["parameters"]["default_version"] == "2"
         over_grpc = infer_grpc(srv.grpc_address, "xgboost-model", X, "no-version")
-        assert over_grpc["model_version"] == "1"
+        assert over_grpc["model_version"] == "2"
         np.testing.assert_allclose(over_grpc["outputs"][0]["data"], _probabilities(body),
                                    rtol=1e-6)
     capsys.readouterr()
     assert main(["versions", "--repository", str(repo), "--url", "http://127.0.0.1:9"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert listed[1].split()[:3] == ["1", "active", "yes"]
-    assert listed[2].split()[:3] == ["2", "active", "naive_bayes"]           # not the default
+    assert listed[1].split()[:3] == ["1", "active", "naive_bayes"]           # not the default
+    assert listed[2].split()[:3] == ["2", "active", "yes"]
     with running_server(repo, tmp_path / "server-again") as srv:
-        assert _infer(srv.http_url, X)[1]["model_version"] == "1"
+        assert _infer(srv.http_url, X)[1]["model_version"] == "2"
 
 
 def test_what_cannot_be_done_to_the_default_is_one_line_and_exit_2(tmp_path, capsys):

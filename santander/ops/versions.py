@@ -128,10 +128,13 @@ def _load_into(client: V2Client | None, chosen: Version | None, repository: str 
 
 def retire(repository: str | Path, version: int | str, name: str = config.MODEL_NAME,
            client: V2Client | None = None) -> tuple[Version, list[int] | None]:
-    """Stop serving `version`; its files stay and `promote` brings it back. The default the
-    user chose cannot be retired: promote another version, or roll back, first."""
+    """Stop serving `version`; its files stay and `promote` brings it back. While other
+    versions are active the default cannot be retired (promote one of them, or roll back,
+    first); the last active version can, and then nothing is served."""
     chosen = get_version(repository, version, name)
-    if read_default(repository, name).version == chosen.number and not chosen.retired:
+    others = [v for v in list_versions(repository, name)
+              if not v.retired and v.number != chosen.number]
+    if others and not chosen.retired and read_default(repository, name).version == chosen.number:
         raise VersionError(f"version {chosen.number} of '{name}' is the default: promote another "
                            "version or roll back first")
     shadow = read_shadow(repository, name)

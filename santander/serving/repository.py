@@ -5,9 +5,9 @@ Retired versions (a `RETIRED` marker, see `santander.layout`) keep their files b
 offered, so neither start-up nor a repository `load` serves them.
 
 MLServer answers a request that names no version with the model entry that has none, when one
-is loaded, before any numbered one. So the version the user chose (`santander promote`, kept in
-the repository's `default.json`; the newest active one until then) is offered once more with no
-version and a `serves_version` naming it: requests without a version go to it, every active
+is loaded, before any numbered one. So the default version (`santander promote`, kept in the
+repository's `default.json`; export starts it at the first version) is offered once more with
+no version and a `serves_version` naming it: requests without a version go to it, every active
 version still answers at its own path, and a restart serves the same default. The entry comes
 first, so it is registered before the numbered ones and never replaces one of them
 (docs/rollout.md says why that matters).
