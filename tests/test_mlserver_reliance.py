@@ -35,7 +35,39 @@ def test_the_repository_finds_each_version_folder_through_mlserver_public_helper
     """Retired versions are found from the folder MLServer resolves the artifact `uri` in
     (`mlserver.utils.to_absolute_path`), not from a private attribute of the settings."""
     offered = asyncio.run(VerifiedRepository(str(three_versions)).list())
-    assert sorted(settings.parameters.version for settings in offered) == ["1"]
+    assert [settings.parameters.version for settings in offered] == [None, "1"]  # default, 1
+
+
+def test_a_model_entry_without_a_version_is_the_default_over_numbered_ones(three_versions):
+    """`santander promote` chooses the version that answers requests naming none by offering it
+    a second time with no version (santander/serving/repository.py): MLServer's registry takes
+    such an entry as the default over every numbered one, whether registered before or after
+    them, and loading another unversioned entry replaces it. If that changes, this fails."""
+    numbered = load_model_settings(str(models_dir(three_versions) / "1" / SETTINGS_FILE))
+
+    def unversioned(serves: str):
+        entry = numbered.model_copy(deep=True)
+        entry.parameters.version = None
+        entry.parameters.extra = {**entry.parameters.extra, "serves_version": serves}
+        return entry
+
+    async def defaults() -> list[tuple[str | None, str]]:
+        registry = MultiModelRegistry()
+        first = await registry.load(unversioned("1"))
+        newer = numbered.model_copy(deep=True)
+        newer.parameters.version = "9"
+        await registry.load(newer)
+        seen = [(await registry.get_model(numbered.name)).version]
+        replaced = await registry.load(unversioned("9"))
+        default = await registry.get_model(numbered.name)
+        seen.append(default.version)
+        return seen + [default is replaced, first.ready,
+                       [m.version for m in await registry.get_models(numbered.name)]]
+
+    seen = asyncio.run(defaults())
+    assert seen[:3] == [None, None, True]        # the unversioned entry, not "9", and the new one
+    assert seen[3] is False                       # the old unversioned entry was unloaded
+    assert sorted(v or "" for v in seen[4]) == ["", "9"]
 
 
 def test_mlserver_converts_grpc_requests_in_the_converter_our_fix_wraps():
