@@ -15,8 +15,8 @@ interval of the difference B - A:
 
 The verdict follows F1, the measure selection picks winners by: "B is better" when the whole
 interval of F1(B) - F1(A) is above zero, "A is better" when it is below, else "no evidence
-either way" (so too with fewer than MIN_LABELLED_ROWS labelled rows). Without outcomes: how often their labels agree and how far apart their score
-distributions are.
+either way" (so too with fewer than MIN_LABELLED_ROWS labelled rows). Without outcomes: how
+often their labels agree and how far apart their score distributions are.
 """
 
 from __future__ import annotations
