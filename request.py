@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from typing import Any
 
 import numpy as np
@@ -133,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true",
                         help=f"also ask for each row's contributions; print the top "
                              f"{TOP_FEATURES} features in log-odds")
-    parser.add_argument("--id", default="request-py", help="request id (echoed back)")
+    parser.add_argument("--id", default=None,
+                        help="request id, echoed back (default: a fresh one per call; the "
+                        "prediction log and `santander compare` tell requests apart by it)")
     args = parser.parse_args(argv)
+    args.id = args.id or f"request-py-{uuid.uuid4().hex[:12]}"
     outputs = EXPLAIN_OUTPUTS if args.explain else DEFAULT_OUTPUTS
     try:
         if args.rows < 1:
