@@ -34,7 +34,8 @@ def version_table(repository: str | Path, name: str = config.MODEL_NAME,
     served = None
     if versions and client is not None and client.live():
         served = set(served_versions(client, name))
-    default = current_default(repository, name)
+    default = default_version([v.number for v in versions if not v.retired],
+                              read_default(repository, name))
     shadow = read_shadow(repository, name)
     rows = []
     for version in versions:
@@ -88,7 +89,8 @@ def promote(repository: str | Path, version: int | str, name: str = config.MODEL
     """
     chosen = get_version(repository, version, name)
     choice = read_default(repository, name)
-    current = current_default(repository, name)
+    current = default_version([v.number for v in list_versions(repository, name)
+                               if not v.retired], choice)
     mark_retired(chosen, False)
     if current is not None and current != chosen.number:
         choice.previous.append(current)
