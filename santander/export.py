@@ -83,8 +83,11 @@ def export_version(estimator: Any, artifact_format: str, threshold: float,
     chosen gets its current default (its newest active version) written down first."""
     ensure_server_settings(repository)
     parent = models_dir(repository, name)
+    # Listed only when the default is unchosen: reading every version's settings on each export
+    # would make an export's cost grow with the repository.
     unchosen = not (parent / DEFAULT_FILE).exists()
-    before = [v.number for v in list_versions(repository, name) if not v.retired]
+    before = ([v.number for v in list_versions(repository, name) if not v.retired]
+              if unchosen else [])
     try:
         with staged_folder(parent, prefix=".staging-") as staging:
             path = artifact.save(estimator, artifact_format, staging)
