@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Debian packages the tests need (postgresql, chromium, wrk, h2load, kubectl, docker):
+# Debian packages the tests need (postgresql, chromium, wrk, h2load, kubectl, docker, nginx):
 # installs what is missing, as root or through sudo. `make run` needs none of them.
 system:
 	@bash scripts/system-packages.sh

@@ -1,17 +1,20 @@
-"""Rolling out: what shadow scoring costs the default's callers, and how long `compare` takes.
+"""Rolling out: what shadow scoring costs the default's callers, what the deploy image's front
+costs them, and how long `compare` takes.
 
     python -m bench.rollout                   # full run (~7 minutes on 2 cores)
     python -m bench.rollout --smoke --out /tmp/B.md      # short phases: keeps the script working
 
-Shadow: three servers, all pinned to core 0 (`wrk` to core 1), each serving the same XGBoost
-model (400 trees, depth 4, 200 features) as versions 1 and 2, version 1 the default, every row
-logged to the SQLite prediction log as shipped; 64 concurrent REST callers ask the default (no
-version), one row per request:
+Shadow and front: four servers, all pinned to core 0 (`wrk` to core 1), each serving the same
+XGBoost model (400 trees, depth 4, 200 features) as versions 1 and 2, version 1 the default,
+every row logged to the SQLite prediction log as shipped; 64 concurrent REST callers ask the
+default (no version), one row per request:
 * "shadow": version 2 scores every request of the default in its shadow (`santander shadow 2`);
-* "plain" and "plain again": no shadow; the second is the A/A control, the same thing twice.
+* "plain" and "plain again": no shadow; the second is the A/A control, the same thing twice;
+* "front": no shadow, started as the deploy image starts it (deploy/front/entrypoint.sh):
+  nginx in front, MLServer on 127.0.0.1 behind it, both on core 0, as in a one-core pod.
 Each round runs one phase of each, in turned order; after each phase the next waits until the
 log has written everything it was handed (the server's own counters), so no phase pays for
-another's rows. The cost is the median of the paired ratios shadow / plain.
+another's rows. A cost is the median of the paired ratios (shadow / plain, front / plain).
 
 Compare: a SQLite log holding 100,000 rows scored by each of two versions (the same requests)
 and their outcomes; `santander compare`'s function, timed from the log to the verdict.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -31,11 +35,12 @@ import numpy as np
 from bench.c_load import ensure_installed, wrk_concurrent
 from bench.load import LoadResult, metrics_counter, wait_until_logged
 from bench.report import machine, parser as cli, verdict, write_section
-from bench.serving import LOAD_CORE, P99_NOISE, build_model, mlserver
+from bench.serving import LOAD_CORE, P99_NOISE, Server, build_model, mlserver
 from bench.sustained import FULL, SMOKE, Load, paired
 
 CALLERS = 64
-CONFIGS = ("shadow", "plain", "plain again")
+CONFIGS = ("shadow", "plain", "plain again", "front")
+ENTRYPOINT = Path(__file__).resolve().parents[1] / "deploy" / "front" / "entrypoint.sh"
 COMPARE_ROWS = 100_000
 
 
@@ -74,7 +79,8 @@ def shadow_cost(smoke: bool) -> tuple[list[dict[str, LoadResult]], dict]:
         folder = Path(tmp)
         model, X, _ = build_model(folder, rows=3_000 if smoke else 20_000)
         repos = write_repositories(folder, model)
-        servers = {c: mlserver(repo, folder / "work" / repo.name) for c, repo in repos.items()}
+        servers = {c: (front if c == "front" else mlserver)(repo, folder / "work" / repo.name)
+                   for c, repo in repos.items()}
         for server in servers.values():
             stack.callback(server.__exit__)
             server.__enter__()
@@ -93,11 +99,32 @@ def shadow_cost(smoke: bool) -> tuple[list[dict[str, LoadResult]], dict]:
         memory = {c: s.memory_mib()[0] for c, s in servers.items()}
     return rounds, {"cost": paired(rounds, "shadow", "plain"),
                     "aa": paired(rounds, "plain again", "plain"),
+                    "front": paired(rounds, "front", "plain"),
+                    # the front's share of the one core, per request: 1/throughput is the
+                    # core's time per request when the server is the bottleneck
+                    "front_us": float(np.median([
+                        1e6 / r["front"].throughput - 1e6 / r["plain"].throughput
+                        for r in rounds])),
                     "errors": sum(r.errors for m in rounds for r in m.values()),
                     # every answer logged twice: the default's row and the shadow's
                     "written": log["written"], "dropped": log["dropped"],
                     "expected": 2 * answered, "seconds": load.seconds, "rounds": load.rounds,
                     "memory": memory}
+
+
+def front(repo: Path, workdir: Path) -> Server:
+    """The server as the deploy image runs it: the entrypoint, nginx on the ports callers use,
+    MLServer on loopback ports of its own behind it."""
+    from santander.ops.launcher import free_port
+    http, grpc = free_port(), free_port()
+    env = {**os.environ, "MLSERVER_HTTP_PORT": str(http), "MLSERVER_GRPC_PORT": str(grpc),
+           "MLSERVER_METRICS_PORT": str(free_port()),
+           "SANTANDER_INNER_HTTP_PORT": str(free_port()),
+           "SANTANDER_INNER_GRPC_PORT": str(free_port()),
+           "SANTANDER_INNER_METRICS_PORT": str(free_port()),
+           "SANTANDER_REPOSITORY": str(repo), "SANTANDER_FRONT_DIR": str(workdir / "front"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return Server(["bash", str(ENTRYPOINT)], workdir, env, http, grpc)
 
 
 def compare_time(rows: int) -> dict:
@@ -175,13 +202,20 @@ def render(rounds: list[dict[str, LoadResult]], s: dict, smoke: bool) -> str:
     lines += ["", "| configuration | per round: throughput (req/s), p99 (ms) | errors | "
               "memory (PSS) |", "| --- | --- | --- | --- |"]
     labels = {"shadow": "version 2 scoring in the default's shadow (rate 1)",
-              "plain": "no shadow", "plain again": "no shadow (the A/A control)"}
+              "plain": "no shadow", "plain again": "no shadow (the A/A control)",
+              "front": "no shadow, behind the deploy image's front (nginx, same core)"}
     for config in CONFIGS:
         cells = ", ".join(f"{r[config].throughput:,.0f} / {r[config].percentile(99):.1f}"
                           for r in rounds)
         lines.append(f"| {labels[config]} | {cells} | "
                      f"{sum(r[config].errors for r in rounds)} | {s['memory'][config]:.0f} MiB |")
-    lines += ["", f"Compare: {s['compare']['verdict']}."]
+    front_cost = s["front"]
+    lines += ["", f"The front (deploy/front/, which keeps load and unload to the operator): "
+              f"throughput {front_cost['throughput']:.2f}× no front (pairs "
+              f"{front_cost['throughput_range'][0]:.2f}–{front_cost['throughput_range'][1]:.2f}),"
+              f" p99 {front_cost['p99']:.2f}×; about {s['front_us']:.0f} µs of the core per "
+              "request. A measurement, not a target.",
+              "", f"Compare: {s['compare']['verdict']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -190,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         argv)
     summary = run(args.smoke, Path(args.out))
     print(f"shadow / plain {summary['cost']['throughput']:.2f}×, A/A "
-          f"{summary['aa']['throughput']:.2f}×; dropped {summary['dropped']:.0f}; compare "
+          f"{summary['aa']['throughput']:.2f}×, front / plain "
+          f"{summary['front']['throughput']:.2f}×; dropped {summary['dropped']:.0f}; compare "
           f"{summary['compare']['seconds']:.2f} s on {summary['compare']['rows']:,} rows")
     return 0 if summary["errors"] == 0 else 1
 

@@ -8,6 +8,7 @@ has Triton's repository extension, as MLServer does). gRPC goes through tritoncl
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from typing import Any
@@ -30,16 +31,25 @@ START_A_SERVER = ("start one with `python -m santander serve` (after `make run`,
                   "a version)")
 
 
+# The operator's token: the deploy image's front passes load and unload only with it
+# (deploy/front/). Read from the environment, never from an argument (argv is visible to all).
+ADMIN_TOKEN_ENV = "SANTANDER_ADMIN_TOKEN"
+
+
 class V2Client:
-    def __init__(self, url: str, timeout: float = 30.0):
+    def __init__(self, url: str, timeout: float = 30.0, token: str | None = None):
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.token = token if token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
         """(HTTP status, decoded JSON body or text); ClientError if nothing answers."""
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.token and path.startswith("/v2/repository/"):   # sent only where it is needed
+            headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+                                         headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 status, raw = response.status, response.read()

@@ -10,7 +10,8 @@
 # Where a registry exists none of this is needed: `docker build -f deploy/Dockerfile .`
 # pulls the real python:3.11-slim (see the README).
 # Settings (environment): IMAGE (santander-serve:latest), PYTHON (pip for the wheelhouse),
-# MLSERVER_HTTP_PORT / MLSERVER_GRPC_PORT / MLSERVER_METRICS_PORT (8080/8081/8082).
+# MLSERVER_HTTP_PORT / MLSERVER_GRPC_PORT / MLSERVER_METRICS_PORT (8080/8081/8082), and, passed
+# to the container when set, SANTANDER_ADMIN_TOKEN and SANTANDER_INNER_*_PORT (deploy/front/).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -93,6 +94,7 @@ build() {
     cp "$ROOT/requirements.txt" "$ROOT/.dockerignore" "$context/"
     cp -r "$ROOT/santander" "$context/"
     cp "$ROOT/deploy/Dockerfile" "$ROOT/deploy/requirements-serve.txt" "$context/deploy/"
+    cp -r "$ROOT/deploy/front" "$context/deploy/front"
     cp "$repo/settings.json" "$context/deploy/settings.json"
     cp -r "$repo/models" "$context/deploy/models"
     cp -al "$ROOT/wheelhouse" "$context/wheelhouse" 2>/dev/null || cp -r "$ROOT/wheelhouse" "$context/"
@@ -110,6 +112,8 @@ run() {
         -e MLSERVER_HTTP_PORT="$port" \
         -e MLSERVER_GRPC_PORT="${MLSERVER_GRPC_PORT:-8081}" \
         -e MLSERVER_METRICS_PORT="${MLSERVER_METRICS_PORT:-8082}" \
+        -e SANTANDER_ADMIN_TOKEN \
+        -e SANTANDER_INNER_HTTP_PORT -e SANTANDER_INNER_GRPC_PORT -e SANTANDER_INNER_METRICS_PORT \
         "$IMAGE" >/dev/null
     for _ in $(seq 120); do
         if python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/v2/models/xgboost-model/ready', timeout=2)" 2>/dev/null; then
@@ -129,5 +133,5 @@ case "${1:-}" in
     build) engine; base; build "${2:-}" ;;
     run) engine; run "${2:-}" ;;
     all) engine; base; build "${2:-}"; run ;;
-    *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

@@ -15,8 +15,9 @@ declare -A CHECK=(
     [kubernetes-client]="kubectl"                     # renders the Kubernetes manifests
     [docker.io]="dockerd"                             # the image test's engine
     [debootstrap]="debootstrap"                       # the image test's base image
+    [nginx]="/usr/sbin/nginx"                         # the rollout benchmark's front
 )
-ORDER=(postgresql chromium wrk nghttp2-client kubernetes-client docker.io debootstrap)
+ORDER=(postgresql chromium wrk nghttp2-client kubernetes-client docker.io debootstrap nginx)
 
 present() {
     local check=$1

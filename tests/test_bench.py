@@ -61,7 +61,8 @@ def test_sustained_benchmark_smoke_measures_the_log_paired_against_an_aa_control
     assert written[1] == written[2] and written[3] == "0"
 
 
-def test_rollout_benchmark_smoke_measures_the_shadow_paired_and_times_compare(tmp_path):
+def test_rollout_benchmark_smoke_measures_the_shadow_and_the_front_paired_and_times_compare(
+        tmp_path):
     text = _run("bench.rollout", tmp_path / "B.md")
     assert "<!-- rollout:start -->" in text and "Smoke run" in text
     assert len(target_rows(text)) == 2
@@ -71,6 +72,11 @@ def test_rollout_benchmark_smoke_measures_the_shadow_paired_and_times_compare(tm
     assert written and int(written[1].replace(",", "")) > 0
     assert written[1] == written[2] and written[3] == "0"
     assert "Compare: B is better" in text
+    # The front served the same callers, through nginx, with no errors.
+    front = re.search(r"\| no shadow, behind the deploy image's front[^|]*\| ([\d,]+) / [\d.]+ \| "
+                      r"(\d+) \|", text)
+    assert front and int(front[1].replace(",", "")) > 0 and front[2] == "0"
+    assert re.search(r"The front \(deploy/front/.*\): throughput [\d.]+× no front", text)
 
 
 def test_fast_paths_benchmark_smoke_times_both_paths_on_the_families_selection_trains(tmp_path):

@@ -1,4 +1,5 @@
-"""The deploy image: its pins agree with requirements.txt, and it builds, starts and answers."""
+"""The deploy image: its pins agree with requirements.txt, and it builds, starts and answers;
+from outside, only the operator can load and unload."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from santander.training.data.io import load_features
+from santander.config import MODEL_NAME
 from santander.ops.launcher import free_port
+from santander.training.data.io import load_features
+from santander.v2_client import V2Client
 
 from helpers import client, exported_model
 
@@ -43,21 +46,23 @@ def test_image_requirements_are_pinned_by_the_top_level_requirements():
 
 
 @pytest.mark.image
-def test_deploy_image_builds_runs_as_non_root_and_answers_request_py(trained_repository,
-                                                                    small_csv):
+def test_deploy_image_runs_as_non_root_answers_and_only_the_operator_loads(trained_repository,
+                                                                           small_csv):
     root, outcome = trained_repository
     image = f"santander-serve:test-{uuid.uuid4().hex[:8]}"
     name = f"santander-test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "IMAGE": image, "PYTHON": sys.executable}
     ports = {"MLSERVER_HTTP_PORT": free_port(), "MLSERVER_GRPC_PORT": free_port(),
-             "MLSERVER_METRICS_PORT": free_port()}
+             "MLSERVER_METRICS_PORT": free_port(), "SANTANDER_INNER_HTTP_PORT": free_port(),
+             "SANTANDER_INNER_GRPC_PORT": free_port(), "SANTANDER_INNER_METRICS_PORT": free_port()}
     build = subprocess.run(["bash", str(SCRIPT), "build", str(root / "deploy")],
                            env=env, capture_output=True, text=True,
                            timeout=1800)
     assert build.returncode == 0, build.stderr[-3000:]
     try:
         run = subprocess.run(["bash", str(SCRIPT), "run", name],
-                             env={**env, **{k: str(v) for k, v in ports.items()}},
+                             env={**env, **{k: str(v) for k, v in ports.items()},
+                                  "SANTANDER_ADMIN_TOKEN": TOKEN},
                              capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-3000:]
         http_url = f"http://127.0.0.1:{ports['MLSERVER_HTTP_PORT']}"
@@ -75,9 +80,87 @@ def test_deploy_image_builds_runs_as_non_root_and_answers_request_py(trained_rep
         user = _docker("exec", name, "id", "-u").strip()
         assert user != "0"
         assert _health(name) == "healthy"
+
+        _only_the_operator_loads_and_unloads(name, ports, http_url, small_csv, expected)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         subprocess.run(["docker", "rmi", image], capture_output=True)
+
+
+TOKEN = "operator-" + uuid.uuid4().hex
+# Unload, over gRPC: MLServer's two services that have it, and the request both take.
+GRPC_UNLOADS = ["/inference.GRPCInferenceService/RepositoryModelUnload",
+                "/inference.model_repository.ModelRepositoryService/RepositoryModelUnload"]
+UNLOAD_REQUEST = b"\x12\x0d" + MODEL_NAME.encode()         # model_name (field 2)
+
+
+def _only_the_operator_loads_and_unloads(name, ports, http_url, small_csv, expected):
+    """The front refuses load and unload from outside, over REST and gRPC, and inference still
+    answers; the operator's token, and a caller inside the container, still change what serves.
+    """
+    import grpc
+    grpc_address = f"127.0.0.1:{ports['MLSERVER_GRPC_PORT']}"
+    outsider = V2Client(http_url, token="")
+    for verb in ("unload", "load"):
+        status, answer = outsider.call("POST", f"/v2/repository/models/{MODEL_NAME}/{verb}")
+        assert status == 403 and "only the operator" in answer["error"], (verb, status, answer)
+    status, _ = V2Client(http_url, token="not-" + TOKEN).call(
+        "POST", f"/v2/repository/models/{MODEL_NAME}/unload")
+    assert status == 403
+    with grpc.insecure_channel(grpc_address) as channel:
+        for method in GRPC_UNLOADS:
+            for metadata in (None, [("authorization", "Bearer not-" + TOKEN)]):
+                with pytest.raises(grpc.RpcError) as refused:
+                    channel.unary_unary(method)(UNLOAD_REQUEST, metadata=metadata, timeout=10)
+                assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED, method
+    # Still serving, over both protocols; reading the repository's index is not refused.
+    np.testing.assert_allclose(_ask(["--url", http_url, "--data", str(small_csv), "--rows", "3"]),
+                               expected, atol=5e-5)
+    np.testing.assert_allclose(_ask(["--grpc", grpc_address, "--data", str(small_csv),
+                                     "--rows", "3"]), expected, atol=5e-5)
+    assert outsider.loaded_versions(MODEL_NAME) == ["1"]
+    # Only the front is reachable from other hosts: MLServer's own port answers on loopback
+    # alone. (This machine runs containers on the host's network, so its loopback is the
+    # container's; under `docker run -p` or in a pod, it is not reachable from outside at all.)
+    address = _docker_host_addresses()[0]
+    assert _reachable(address, ports["MLSERVER_HTTP_PORT"])
+    assert not _reachable(address, ports["SANTANDER_INNER_HTTP_PORT"])
+
+    # The operator: with the token, over REST and over gRPC.
+    operator = V2Client(http_url, token=TOKEN)
+    operator.unload(MODEL_NAME)
+    assert not outsider.ready(MODEL_NAME)
+    operator.load(MODEL_NAME)
+    assert outsider.ready(MODEL_NAME)
+    with grpc.insecure_channel(grpc_address) as channel:
+        channel.unary_unary(GRPC_UNLOADS[1])(UNLOAD_REQUEST, timeout=30,
+                                             metadata=[("authorization", f"Bearer {TOKEN}")])
+    assert not outsider.ready(MODEL_NAME)
+    # ... and from inside the container, where MLServer answers on 127.0.0.1.
+    inner = f"http://127.0.0.1:{ports['SANTANDER_INNER_HTTP_PORT']}"
+    _docker("exec", name, "python", "-c",
+            "import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], method='POST'), "
+            "timeout=60)", f"{inner}/v2/repository/models/{MODEL_NAME}/load")
+    assert outsider.ready(MODEL_NAME)
+    np.testing.assert_allclose(_ask(["--url", http_url, "--data", str(small_csv), "--rows", "3"]),
+                               expected, atol=5e-5)
+
+
+def _docker_host_addresses() -> list[str]:
+    """This machine's addresses other than loopback (IPv4)."""
+    found = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    found = [a for a in found if "." in a and not a.startswith("127.")]
+    assert found, "the test needs an address other than loopback (hostname -I)"
+    return found
+
+
+def _reachable(address: str, port: int) -> bool:
+    import socket
+    try:
+        with socket.create_connection((address, port), timeout=3):
+            return True
+    except OSError:
+        return False
 
 
 def _ask(args: list[str]) -> list[float]:

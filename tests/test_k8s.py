@@ -4,6 +4,7 @@ KServe kinds by KServe's own CRD schemas, resources matched to the benchmarked m
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -59,6 +60,8 @@ def test_plain_manifests_are_valid_kubernetes():
     assert container["image"] == "registry.example.com/santander-serve:1"
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/xgboost-model/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert "command" not in container       # the image's: the front and MLServer behind it
+    assert_admin_token_from_a_secret(container)
 
 
 def test_a_broken_manifest_is_caught():
@@ -86,7 +89,21 @@ def test_kserve_manifests_match_the_crd_schemas():
     assert "v2" in runtime["spec"]["protocolVersions"]
     container = runtime["spec"]["containers"][0]
     assert container["image"] == "registry.example.com/santander-serve:1"
-    assert container["command"] == ["mlserver", "start", "/srv/models"]
+    # The image's own command: MLServer behind the front that keeps load and unload to the
+    # operator (deploy/front/), not MLServer alone on the pod's port.
+    assert container["command"] == image_command()
+    assert_admin_token_from_a_secret(container)
+
+
+def image_command() -> list[str]:
+    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "deploy" / "Dockerfile").read_text(), re.M)
+    return json.loads(cmd.group(1))
+
+
+def assert_admin_token_from_a_secret(container: dict) -> None:
+    env = {e["name"]: e for e in container["env"]}
+    source = env["SANTANDER_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert source["name"] == "santander-admin" and source["optional"] is True
 
 
 def _mebibytes(quantity: str) -> float:
