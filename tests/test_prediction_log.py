@@ -197,6 +197,42 @@ def scored(n: int, request_id: str) -> Scored:
                   np.zeros((n, 200), dtype=np.float32), np.full(n, 0.25), 0.5, 1.0)
 
 
+def test_rows_without_features_are_stored_empty_and_readers_of_features_skip_them(tmp_path):
+    """A shadow's rows (no features: the default's row of the same request has them) beside
+    the default's, in one batch: stored as empty blobs; the rows a version answered and the
+    labelled rows written for training come with the default's features only."""
+    import pandas as pd
+    from santander.monitoring.outcomes import record_outcomes, write_labelled_rows
+    engine_url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    X = np.random.default_rng(0).normal(size=(3, 200)).astype(np.float32)
+    writer = LogWriter(engine_url)
+    writer.submit(Scored(now(), "r1", None, MODEL_NAME, "1", X[:2], np.array([.1, .9]), .5, 1.))
+    writer.submit(Scored(now(), "r1", None, MODEL_NAME, "2", None, np.array([.2, .8]), .5, 1.))
+    writer.submit(Scored(now(), "r2", None, MODEL_NAME, "1", X[2:], np.array([.7]), .5, 1.))
+    writer.submit(Scored(now(), "r2", None, MODEL_NAME, "2", None, np.array([.6]), .5, 1.))
+    assert writer.flush()
+    writer.close()
+    engine = connect(engine_url)
+    with engine.connect() as connection:
+        stored = connection.execute(sqlalchemy.select(
+            predictions.c.model_version, predictions.c.features, predictions.c.probability)
+            .order_by(predictions.c.id)).all()
+    assert [(v, len(f), p) for v, f, p in stored] == [
+        ("1", 800, .1), ("1", 800, .9), ("2", 0, .2), ("2", 0, .8), ("1", 800, .7),
+        ("2", 0, .6)]
+    answered = read_predictions(engine, MODEL_NAME)
+    assert answered["model_version"].tolist() == ["1", "1", "1"]
+    np.testing.assert_array_equal(answered.filter(like="var_").to_numpy(np.float32), X)
+    labels = pd.DataFrame({"request_id": ["r1", "r1", "r2"], "row_index": [0, 1, 0],
+                           "id_code": [None] * 3, "target": [0, 1, 1]})
+    record_outcomes(engine, labels, "labels")
+    out, count = write_labelled_rows(engine, MODEL_NAME, tmp_path / "labelled.csv")
+    written = pd.read_csv(out)
+    assert count == 3 and written["target"].tolist() == [0, 1, 1]
+    np.testing.assert_allclose(written.filter(like="var_").to_numpy(), X, atol=1e-4)
+    engine.dispose()
+
+
 def test_a_slow_database_never_blocks_the_caller_and_the_queue_is_bounded(tmp_path):
     url = f"sqlite:///{tmp_path / 'slow.sqlite'}"
     writer = LogWriter(url, max_queued_rows=50, batch_rows=10, flush_seconds=0.05)

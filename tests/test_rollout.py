@@ -5,13 +5,16 @@ from __future__ import annotations
 
 
 import numpy as np
+import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from santander.cli import main
 from santander.loader import load_version
 from santander.layout import models_dir
 from santander.ops.launcher import running_server
 from santander.prediction_log.readers import open_log, read_predictions
+from santander.prediction_log.tables import predictions
 from santander.schema import FEATURES
 from santander.v2_client import V2Client
 
@@ -40,22 +43,35 @@ def test_a_shadow_logs_the_defaults_requests_and_rows_and_never_answers(tmp_path
             {"version": "2", "rate": 1.0}
     capsys.readouterr()
     log = open_log(repo)
-    default, shadow = (read_predictions(log, "xgboost-model", v) for v in ("1", "2"))
+    default = read_predictions(log, "xgboost-model", "1")
+    shadow = _rows_of(log, "2")
     assert len(default) == len(shadow) == 40
     key = ["request_id", "row_index"]
     default, shadow = default.sort_values(key), shadow.sort_values(key)
     assert default[key].values.tolist() == shadow[key].values.tolist()
-    np.testing.assert_array_equal(shadow[list(FEATURES)].to_numpy(np.float32),
-                                  default[list(FEATURES)].to_numpy(np.float32))
-    # The answers are the default's alone; the shadow's scores are version 2's own.
+    # The features are written once, in the default's row; the shadow's rows refer to it.
+    assert (shadow["features"] == b"").all()
+    assert read_predictions(log, "xgboost-model", "2").empty       # rows version 2 answered
+    # The answers are the default's alone; the shadow's scores are version 2's own, on the
+    # default's rows.
     answered = np.concatenate([_probability(a) for a in answers])
     np.testing.assert_allclose(default.sort_index()["probability"], answered, rtol=1e-6)
     model_2, threshold_2 = load_version(models_dir(repo) / "2")
-    rows = shadow[list(FEATURES)].to_numpy(np.float32)
+    rows = default[list(FEATURES)].to_numpy(np.float32)
     np.testing.assert_allclose(shadow["probability"], model_2.predict_proba(rows)[:, 1],
                                rtol=1e-5)
     assert not np.allclose(shadow["probability"], default["probability"])
     assert (shadow["label"] == (shadow["probability"] >= threshold_2)).all()
+
+
+def _rows_of(log, version: str) -> pd.DataFrame:
+    """Every logged row of a version, the features column as stored."""
+    columns = [predictions.c[name] for name in ("request_id", "row_index", "features",
+                                                "probability", "label")]
+    with log.connect() as connection:
+        found = connection.execute(select(*columns).where(
+            predictions.c.model_version == version)).all()
+    return pd.DataFrame(found, columns=[c.name for c in columns])
 
 
 def test_a_shadow_at_a_rate_survives_a_restart_and_stops(tmp_path, capsys):
@@ -76,7 +92,7 @@ def test_a_shadow_at_a_rate_survives_a_restart_and_stops(tmp_path, capsys):
             client.infer("xgboost-model", None, X[:1], request_id=f"b-{i}")
         log_settled(srv.metrics_url)
     log = open_log(repo)
-    shadow = read_predictions(log, "xgboost-model", "2")
+    shadow = _rows_of(log, "2")
     assert 60 <= len(shadow) <= 140                          # about half of 200 (p < 1e-8)
     assert not shadow["request_id"].str.startswith("b-").any()
     assert len(read_predictions(log, "xgboost-model", "1")) == 250

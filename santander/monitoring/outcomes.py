@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from santander.errors import DataError
 from santander.frames import read_frame
+from santander.prediction_log.readers import with_features as with_features_condition
 from santander.prediction_log.tables import outcomes, predictions
 from santander.schema import FEATURE_INDEX, ID_COLUMN, TARGET_COLUMN
 
@@ -147,7 +148,8 @@ def _matched_labels(by_request: bool, after_id: int):
 def labelled_predictions(engine: Engine, model_name: str, version: str | None = None,
                          with_features: bool = False) -> pd.DataFrame:
     """Logged rows that have an outcome: the prediction's columns and `target`. A row labelled
-    both by its request and by its ID_code takes the later label."""
+    both by its request and by its ID_code takes the later label. `with_features`: with the
+    features column, and only the rows that hold it (a shadow's rows do not)."""
     wanted = [c for c in predictions.columns if with_features or c.name != "features"]
     # Two joins, not one with OR: each can use its index.
     by_request = and_(outcomes.c.request_id == predictions.c.request_id,
@@ -163,6 +165,8 @@ def labelled_predictions(engine: Engine, model_name: str, version: str | None = 
                      .where(predictions.c.model_name == model_name))
             if version is not None:
                 query = query.where(predictions.c.model_version == str(version))
+            if with_features:
+                query = query.where(with_features_condition())
             parts.append(pd.DataFrame(connection.execute(query).all(), columns=names))
     frame = pd.concat(parts, ignore_index=True) if any(len(p) for p in parts) else parts[0]
     frame = frame.astype({"target": np.int64, "label": np.int64, "probability": np.float64})

@@ -39,9 +39,10 @@ ROWS_PER_STATEMENT = 250      # 2,750 parameters: well inside SQLite's 32,766 an
 def insert_rows(requests: list[tuple], features: np.ndarray, probability: np.ndarray,
                 bind_time) -> list[tuple]:
     """A batch's rows in `INSERT_COLUMNS` order, built a column at a time from what
-    `writer.Batch` sends: per request (n, *REQUEST_FIELDS), per row features and scores."""
-    counts, logged_at, request_id, id_codes, model_name, model_version, threshold, latency_ms \
-        = zip(*requests)
+    `writer.Batch` sends: per request (n, brought features, *REQUEST_FIELDS), per row scores,
+    and the features of the rows that brought them (the others get an empty blob)."""
+    counts, brought, logged_at, request_id, id_codes, model_name, model_version, threshold, \
+        latency_ms = zip(*requests)
 
     def per_request(values):
         if all(n == 1 for n in counts):
@@ -50,6 +51,10 @@ def insert_rows(requests: list[tuple], features: np.ndarray, probability: np.nda
 
     features = np.ascontiguousarray(features, dtype="<f4")
     blobs = features.view(np.dtype((np.void, features.shape[1] * 4))).ravel().tolist()
+    if not all(brought):
+        given = iter(blobs)
+        blobs = [next(given) if has else b"" for n, has in zip(counts, brought)
+                 for _ in range(n)]
     thresholds = per_request(threshold)
     labels = (probability >= np.asarray(thresholds)).astype(int).tolist()
     return list(zip(

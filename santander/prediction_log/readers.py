@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine
 
 from santander.errors import DataError
@@ -34,6 +34,11 @@ def open_log(repository: str | Path) -> Engine:
     return engine
 
 
+def with_features():
+    """The condition for rows that hold their features (not a shadow's: tables.py)."""
+    return func.length(predictions.c.features) > 0
+
+
 def features_array(blobs: list[bytes]) -> np.ndarray:
     """(n, 200) float32 from the `features` column of n rows."""
     if not blobs:
@@ -44,9 +49,10 @@ def features_array(blobs: list[bytes]) -> np.ndarray:
 def read_predictions(engine: Engine, model_name: str | None = None, version: str | None = None,
                      since=None):
     """Logged rows as a DataFrame, oldest first: every column but `features`, which comes as
-    var_0..var_199. Filtered by model name, version and a start time (datetime) if given."""
+    var_0..var_199. Filtered by model name, version and a start time (datetime) if given.
+    The rows a version answered: a shadow's rows, which hold no features, are left out."""
     import pandas as pd
-    query = select(predictions).order_by(predictions.c.id)
+    query = select(predictions).where(with_features()).order_by(predictions.c.id)
     if model_name is not None:
         query = query.where(predictions.c.model_name == model_name)
     if version is not None:

@@ -10,6 +10,9 @@ model repository (`<repository>/predictions.sqlite`, no server needed), and on P
 `predictions` holds one row per scored row. Its 200 features are one column, the float32
 values in order (800 bytes, read back by `readers.features_array`): one insert parameter
 instead of 200 keeps the writer's cost per row small, and readers decode a whole frame at once.
+A shadow's rows (santander/serving/shadow.py) store an empty blob: the default's row of the same
+request and row index holds their features, so shadowing does not write them twice. Readers
+that need features (`with_features`) read the rows that have them.
 The writer creates the tables when absent; readers never do.
 """
 

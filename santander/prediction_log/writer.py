@@ -60,7 +60,9 @@ class Scored:
     id_codes: list[str] | None
     model_name: str
     model_version: str
-    features: np.ndarray        # (n, 200) float32
+    # (n, 200) float32; None: the rows another Scored of the same request already carries
+    # (a shadow's: santander/serving/shadow.py), stored as empty blobs
+    features: np.ndarray | None
     probability: np.ndarray     # (n,)
     threshold: float
     latency_ms: float
@@ -79,7 +81,9 @@ class Batch:
         self.features = np.empty((capacity, N_FEATURES), dtype=np.float32)
         self.probability = np.empty(capacity, dtype=np.float64)
         self.rows = 0
-        # Per request: its row count, then Scored's other fields in REQUEST_FIELDS order.
+        self.feature_rows = 0           # rows that brought their features
+        # Per request: its row count, whether it brought features, then Scored's other
+        # fields in REQUEST_FIELDS order.
         self.requests: list[tuple] = []
 
     def room(self) -> int:
@@ -87,14 +91,17 @@ class Batch:
 
     def add(self, scored: Scored) -> None:
         n = len(scored.probability)
-        self.features[self.rows:self.rows + n] = scored.features
+        if scored.features is not None:
+            self.features[self.feature_rows:self.feature_rows + n] = scored.features
+            self.feature_rows += n
         self.probability[self.rows:self.rows + n] = scored.probability
         self.rows += n
-        self.requests.append((n, *(getattr(scored, name) for name in REQUEST_FIELDS)))
+        self.requests.append((n, scored.features is not None,
+                              *(getattr(scored, name) for name in REQUEST_FIELDS)))
 
     def send(self, connection: Connection) -> None:
         connection.send(self.requests)
-        connection.send_bytes(self.features[:self.rows])
+        connection.send_bytes(self.features[:self.feature_rows])
         connection.send_bytes(self.probability[:self.rows])
 
 
@@ -103,7 +110,8 @@ REQUEST_FIELDS = ("logged_at", "request_id", "id_codes", "model_name", "model_ve
 
 
 def receive_batch(connection: Connection) -> tuple[list[tuple], np.ndarray, np.ndarray]:
-    """A `Batch` as the child receives it: (requests, features, probability)."""
+    """A `Batch` as the child receives it: (requests, features of the rows that brought them,
+    probability)."""
     requests = connection.recv()
     features = np.frombuffer(connection.recv_bytes(), dtype=np.float32).reshape(-1, N_FEATURES)
     return requests, features, np.frombuffer(connection.recv_bytes(), dtype=np.float64)

@@ -59,7 +59,8 @@ class Shadow:
             return
         done, start = time.perf_counter(), 0
         for queued, request_id, id_codes, X in pending:
+            # No features: the default's row of the same request holds them (readers join).
             self._log.submit(Scored(now(), request_id, id_codes, self._model_name, self.version,
-                                    X, proba[start:start + len(X)], self.threshold,
+                                    None, proba[start:start + len(X)], self.threshold,
                                     (done - queued) * 1000))
             start += len(X)
