@@ -1,7 +1,7 @@
 """Rolling out: what shadow scoring costs the default's callers, what the deploy image's front
 costs them, and how long `compare` takes.
 
-    python -m bench.rollout                   # full run (~7 minutes on 2 cores)
+    python -m bench.rollout                   # full run (~10 minutes on 2 cores)
     python -m bench.rollout --smoke --out /tmp/B.md      # short phases: keeps the script working
 
 Shadow and front: four servers, all pinned to core 0 (`wrk` to core 1), each serving the same
@@ -191,8 +191,10 @@ def render(rounds: list[dict[str, LoadResult]], s: dict, smoke: bool) -> str:
     lines = ["## Rollout", "", f"Measured on {machine()}." + (
         " **Smoke run (short phases, a small log): figures are not meaningful.**" if smoke
         else ""), "",
-        f"Shadow: three servers serving the same XGBoost model (400 trees, depth 4) as versions "
-        f"1 (the default) and 2, every row logged (SQLite); {CALLERS} concurrent REST callers "
+        f"Shadow and front: four servers serving the same XGBoost model (400 trees, depth 4) as "
+        f"versions 1 (the default) and 2, every row logged (SQLite), one of them started as the "
+        f"deploy image starts it (nginx in front, on the server's core); {CALLERS} concurrent "
+        f"REST callers "
         f"(`wrk`) ask the default, one row per request, {s['seconds']:.0f} s per phase, "
         f"{s['rounds']} round(s) in turned order, each phase after the log has written the "
         "last. Compare: two versions' rows and their outcomes in a SQLite log, timed from the "

@@ -34,6 +34,7 @@ START_A_SERVER = ("start one with `python -m santander serve` (after `make run`,
 # The operator's token: the deploy image's front passes load and unload only with it
 # (deploy/front/). Read from the environment, never from an argument (argv is visible to all).
 ADMIN_TOKEN_ENV = "SANTANDER_ADMIN_TOKEN"
+PERMISSION_PROBE = "santander-permission-probe"      # a model name no repository has
 
 
 class V2Client:
@@ -111,6 +112,14 @@ class V2Client:
     def load(self, model: str) -> None:
         """Serve every version the repository offers for `model`; unload the rest."""
         self._ok("POST", f"/v2/repository/models/{model}/load")
+
+    def may_change(self) -> None:
+        """ClientError unless this caller may load and unload here: the deploy image's front
+        passes them only to the operator (deploy/front/). Asked by unloading a model no
+        repository has, which changes nothing."""
+        status, answer = self.call("POST", f"/v2/repository/models/{PERMISSION_PROBE}/unload")
+        if status in (401, 403):
+            raise ClientError(f"HTTP {status} from {self.url}: {error_message(answer)}")
 
     def unload(self, model: str) -> None:
         """Stop serving `model` (not loaded: nothing to do)."""

@@ -11,7 +11,8 @@
 # pulls the real python:3.11-slim (see the README).
 # Settings (environment): IMAGE (santander-serve:latest), PYTHON (pip for the wheelhouse),
 # MLSERVER_HTTP_PORT / MLSERVER_GRPC_PORT / MLSERVER_METRICS_PORT (8080/8081/8082), and, passed
-# to the container when set, SANTANDER_ADMIN_TOKEN and SANTANDER_INNER_*_PORT (deploy/front/).
+# to the container when set, SANTANDER_ADMIN_TOKEN and SANTANDER_INNER_*_PORT (deploy/front/);
+# DOCKER_RUN_ARGS, more `docker run` arguments (e.g. "-v $PWD/deploy:/srv/models:ro").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -114,7 +115,7 @@ run() {
         -e MLSERVER_METRICS_PORT="${MLSERVER_METRICS_PORT:-8082}" \
         -e SANTANDER_ADMIN_TOKEN \
         -e SANTANDER_INNER_HTTP_PORT -e SANTANDER_INNER_GRPC_PORT -e SANTANDER_INNER_METRICS_PORT \
-        "$IMAGE" >/dev/null
+        ${DOCKER_RUN_ARGS:-} "$IMAGE" >/dev/null
     for _ in $(seq 120); do
         if python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/v2/models/xgboost-model/ready', timeout=2)" 2>/dev/null; then
             say "container $name serving on http://127.0.0.1:$port"
@@ -133,5 +134,5 @@ case "${1:-}" in
     build) engine; base; build "${2:-}" ;;
     run) engine; run "${2:-}" ;;
     all) engine; base; build "${2:-}"; run ;;
-    *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 from santander.config import MODEL_NAME
+from santander.layout import read_default
 from santander.ops.launcher import free_port
 from santander.training.data.io import load_features
 from santander.v2_client import V2Client
 
-from helpers import client, exported_model
+from helpers import client, exported_model, two_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "docker-local.sh"
@@ -47,7 +48,7 @@ def test_image_requirements_are_pinned_by_the_top_level_requirements():
 
 @pytest.mark.image
 def test_deploy_image_runs_as_non_root_answers_and_only_the_operator_loads(trained_repository,
-                                                                           small_csv):
+                                                                           small_csv, tmp_path):
     root, outcome = trained_repository
     image = f"santander-serve:test-{uuid.uuid4().hex[:8]}"
     name = f"santander-test-{uuid.uuid4().hex[:8]}"
@@ -82,6 +83,18 @@ def test_deploy_image_runs_as_non_root_answers_and_only_the_operator_loads(train
         assert _health(name) == "healthy"
 
         _only_the_operator_loads_and_unloads(name, ports, http_url, small_csv, expected)
+
+        # A repository mounted over the baked one: the operator promotes through the front.
+        _docker("rm", "-f", name)
+        mounted = tmp_path / "mounted"
+        X = two_versions(mounted)
+        run = subprocess.run(["bash", str(SCRIPT), "run", name],
+                             env={**env, **{k: str(v) for k, v in ports.items()},
+                                  "SANTANDER_ADMIN_TOKEN": TOKEN,
+                                  "DOCKER_RUN_ARGS": f"-v {mounted}:/srv/models:ro"},
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        _promote_through_the_front(mounted, http_url, X)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         subprocess.run(["docker", "rmi", image], capture_output=True)
@@ -144,6 +157,22 @@ def _only_the_operator_loads_and_unloads(name, ports, http_url, small_csv, expec
     assert outsider.ready(MODEL_NAME)
     np.testing.assert_allclose(_ask(["--url", http_url, "--data", str(small_csv), "--rows", "3"]),
                                expected, atol=5e-5)
+
+
+def _promote_through_the_front(repository: Path, http_url: str, X: np.ndarray) -> None:
+    outsider = V2Client(http_url, token="")
+    answered_by = lambda: outsider.infer(MODEL_NAME, None, X[:2])["model_version"]  # noqa: E731
+    assert answered_by() == "1"
+    command = [sys.executable, "-m", "santander", "promote", "2", "--repository",
+               str(repository), "--url", http_url]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "SANTANDER_ADMIN_TOKEN": ""})
+    assert refused.returncode != 0 and "SANTANDER_ADMIN_TOKEN" in refused.stderr
+    assert answered_by() == "1" and read_default(repository).version == 1   # nothing changed
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SANTANDER_ADMIN_TOKEN": TOKEN})
+    assert done.returncode == 0, done.stderr
+    assert answered_by() == "2"
 
 
 def _docker_host_addresses() -> list[str]:

@@ -88,6 +88,7 @@ def promote(repository: str | Path, version: int | str, name: str = config.MODEL
     Returns the version and the versions the server now serves (None: no server reached).
     """
     chosen = get_version(repository, version, name)
+    _may_change(client)
     choice = read_default(repository, name)
     current = default_version([v.number for v in list_versions(repository, name)
                                if not v.retired], choice)
@@ -111,10 +112,19 @@ def rollback(repository: str | Path, name: str = config.MODEL_NAME,
         raise VersionError(f"model '{name}' has no earlier default to roll back to: "
                            "`promote` a version to choose one")
     previous = get_version(repository, choice.previous.pop(), name)
+    _may_change(client)
     mark_retired(previous, False)
     choice.version = previous.number
     write_default(repository, choice, name)
     return previous, _load_into(client, previous, repository, name)
+
+
+def _may_change(client: V2Client | None) -> None:
+    """Before the repository changes: a server that would refuse the load (the image's front,
+    without the operator's token) stops the command with nothing changed, so the repository's
+    files and what serves never disagree."""
+    if client is not None and client.live():
+        client.may_change()
 
 
 def _load_into(client: V2Client | None, chosen: Version | None, repository: str | Path,
@@ -143,6 +153,7 @@ def retire(repository: str | Path, version: int | str, name: str = config.MODEL_
     if shadow is not None and shadow.version == chosen.number:
         raise VersionError(f"version {chosen.number} of '{name}' is the shadow: stop it first "
                            "(santander shadow --off)")
+    _may_change(client)
     mark_retired(chosen, True)
     if client is None or not client.live():
         return chosen, None
@@ -155,6 +166,7 @@ def shadow(repository: str | Path, version: int | str | None, rate: float = 1.0,
     """Have `version` score a share `rate` of the default's requests, logged only (None: stop
     the shadow). Returns the shadow version and what the server now serves."""
     if version is None:
+        _may_change(client)
         write_shadow(repository, None, name)
         return None, _load_into(client, None, repository, name)
     chosen = get_version(repository, version, name)
@@ -166,5 +178,6 @@ def shadow(repository: str | Path, version: int | str | None, rate: float = 1.0,
                            "another version")
     if not 0.0 < rate <= 1.0:
         raise VersionError(f"rate {rate} is not a share of requests (more than 0, at most 1)")
+    _may_change(client)
     write_shadow(repository, ShadowChoice(chosen.number, rate), name)
     return chosen, _load_into(client, chosen, repository, name)
