@@ -62,15 +62,13 @@ def metrics_counter(metrics_url: str, name: str, **labels: str) -> float:
 
 def wait_until_logged(metrics_url: str, timeout: float = 120.0) -> float:
     """Wait until the server's prediction log has written or dropped every row it was handed
-    (its counters stop moving); the seconds it took."""
+    (nothing queued, twice in a row); the seconds it took."""
     start = time.monotonic()
-    settled, last = 0, None
-    while time.monotonic() - start < timeout and settled < 3:
-        now = (metrics_counter(metrics_url, "santander_log_written_rows_total")
-               + metrics_counter(metrics_url, "santander_log_dropped_rows_total"))
-        settled = settled + 1 if now == last else 0
-        last = now
-        time.sleep(0.25)
+    settled = 0
+    while time.monotonic() - start < timeout and settled < 2:
+        queued = metrics_counter(metrics_url, "santander_log_queued_rows")
+        settled = settled + 1 if queued == 0 else 0
+        time.sleep(0.1 if settled else 0.25)
     return time.monotonic() - start
 
 

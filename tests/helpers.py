@@ -57,24 +57,16 @@ def infer_grpc(address: str, model: str, X: np.ndarray, request_id: str) -> dict
 
 def log_counters(metrics_url: str) -> dict[str, float]:
     """The prediction log's written and dropped rows, from the server's metrics port."""
-    import urllib.request
-    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=5) as response:
-        lines = response.read().decode().splitlines()
-    return {kind: sum(float(line.rsplit(" ", 1)[1]) for line in lines
-                      if line.startswith(f"santander_log_{kind}_rows_total"))
+    from bench.load import metrics_counter
+    return {kind: metrics_counter(metrics_url, f"santander_log_{kind}_rows_total")
             for kind in ("written", "dropped")}
 
 
 def log_settled(metrics_url: str, timeout: float = 60.0) -> None:
-    """Wait until the server's log has handled every row it was given: its counters stop
-    moving."""
-    import time
-    last, still, deadline = None, 0, time.monotonic() + timeout
-    while still < 4:
-        assert time.monotonic() < deadline, "the log never settled"
-        now = sum(log_counters(metrics_url).values())
-        still, last = (still + 1 if now == last else 0), now
-        time.sleep(0.25)
+    """Wait until the server's log has handled every row it was given: nothing queued."""
+    from bench.load import metrics_counter, wait_until_logged
+    wait_until_logged(metrics_url, timeout)
+    assert metrics_counter(metrics_url, "santander_log_queued_rows") == 0, "the log never settled"
 
 
 def two_versions(repo: Path) -> np.ndarray:

@@ -22,6 +22,7 @@ from santander.ops.launcher import running_server
 from santander.prediction_log.tables import LOG_FILE, LOG_URL_ENV
 from santander.training.data.synthetic import generate
 from santander.v2_client import ClientError, V2Client
+from bench.load import metrics_counter
 from tests.helpers import log_counters as metrics_log_counters, log_settled
 from tests.postgres import postgres_cluster
 
@@ -198,6 +199,8 @@ def test_a_slow_database_costs_rows_never_answers_and_writing_catches_up_when_it
             all_answered(load(server, rows, 6.0, "slow"), within=2.0)
             wait_for(lambda: log_counters(server)["dropped"] > 0, 15,
                      "a full queue dropped nothing")
+            # What waits is on the metrics port, as the queue fills and as it drains.
+            assert metrics_counter(server.metrics_url, "santander_log_queued_rows") > 0
             with engine.begin() as connection:
                 connection.execute(sqlalchemy.text("DROP TRIGGER slow ON predictions"))
             engine.dispose()
@@ -205,3 +208,5 @@ def test_a_slow_database_costs_rows_never_answers_and_writing_catches_up_when_it
             all_answered(answers, within=5.0)
             wait_for(lambda: logged_requests(database.url, "fast") == len(answers), 90,
                      "writing did not catch up once the database was fast")
+            wait_for(lambda: metrics_counter(server.metrics_url, "santander_log_queued_rows") == 0,
+                     15, "rows still queued once everything was written")

@@ -9,7 +9,7 @@ the server's GIL, which the event loop needs for every answer.
 A slow or unreachable database costs records, never answers: the queue is bounded in rows,
 what does not fit is dropped, and so is a batch the database refuses. Dropped rows are
 counted (`santander_log_dropped_rows_total{reason}` on the metrics port) and reported in one
-warning line a minute at most. Writing resumes by itself: every batch tries again.
+warning line a minute at most; `santander_log_queued_rows` is what is queued or being written. Writing resumes by itself: every batch tries again.
 
 What a SIGKILL of the server loses: the rows queued and not yet committed, at most
 `max_queued_rows`; the child commits the batch it holds, then sees the connection end and
@@ -36,7 +36,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 
 import numpy as np
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from santander.config import LOG_BATCH_ROWS, LOG_FLUSH_SECONDS, LOG_QUEUE_ROWS
 from santander.prediction_log.tables import log_url, safe_url
@@ -263,6 +263,13 @@ class LogWriter:
 
 _writers: dict[str, LogWriter] = {}
 _writers_lock = threading.Lock()
+
+
+# Read when scraped, so answering pays nothing for it: 0 once everything handed over so far is
+# written or dropped (what a benchmark or a test waits for).
+QUEUED_ROWS = Gauge("santander_log_queued_rows",
+                    "scored rows handed to the prediction log, not yet written or dropped")
+QUEUED_ROWS.set_function(lambda: sum(w.queued_rows for w in list(_writers.values())))
 
 
 def writer_for(repository: str | Path) -> LogWriter | None:
