@@ -135,7 +135,7 @@ def _only_the_operator_loads_and_unloads(name, ports, http_url, small_csv, expec
     # Only the front is reachable from other hosts: MLServer's own port answers on loopback
     # alone. (This machine runs containers on the host's network, so its loopback is the
     # container's; under `docker run -p` or in a pod, it is not reachable from outside at all.)
-    address = _docker_host_addresses()[0]
+    address = _addresses_other_than_loopback()[0]
     assert _reachable(address, ports["MLSERVER_HTTP_PORT"])
     assert not _reachable(address, ports["SANTANDER_INNER_HTTP_PORT"])
 
@@ -175,7 +175,7 @@ def _promote_through_the_front(repository: Path, http_url: str, X: np.ndarray) -
     assert answered_by() == "2"
 
 
-def _docker_host_addresses() -> list[str]:
+def _addresses_other_than_loopback() -> list[str]:
     """This machine's addresses other than loopback (IPv4)."""
     found = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
     found = [a for a in found if "." in a and not a.startswith("127.")]

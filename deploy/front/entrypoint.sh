@@ -40,12 +40,14 @@ else
 fi
 
 mkdir -p "$front"
-umask 077                            # the rendered config holds the token
-sed -e "s|@HTTP_PORT@|$http|; s|@GRPC_PORT@|$grpc|; s|@METRICS_PORT@|$metrics|" \
-    -e "s|@INNER_HTTP_PORT@|$inner_http|; s|@INNER_GRPC_PORT@|$inner_grpc|" \
-    -e "s|@INNER_METRICS_PORT@|$inner_metrics|; s|@OPERATOR_RULE@|$rule|" \
-    -e "s|/tmp/front|$front|g" \
-    "$HERE/nginx.conf.template" > "$front/nginx.conf"
+# The rendered config holds the token: readable by this user alone (the umask of this step
+# only; the log and MLServer's files keep the usual one).
+(umask 077
+ sed -e "s|@HTTP_PORT@|$http|; s|@GRPC_PORT@|$grpc|; s|@METRICS_PORT@|$metrics|" \
+     -e "s|@INNER_HTTP_PORT@|$inner_http|; s|@INNER_GRPC_PORT@|$inner_grpc|" \
+     -e "s|@INNER_METRICS_PORT@|$inner_metrics|; s|@OPERATOR_RULE@|$rule|" \
+     -e "s|/tmp/front|$front|g" \
+     "$HERE/nginx.conf.template" > "$front/nginx.conf")
 "$nginx" -t -q -e stderr -p "$front" -c "$front/nginx.conf"
 
 MLSERVER_HOST=127.0.0.1 MLSERVER_HTTP_PORT=$inner_http MLSERVER_GRPC_PORT=$inner_grpc \
